@@ -37,8 +37,11 @@ int main(int argc, char** argv) {
   cmd_layer->add_option("IN", layer.input, "input layer: tar or tar.gz, '-' for stdin")->required();
   cmd_layer->add_option("OUT", layer.output, "output blob, '-' for stdout")->required();
   cmd_layer->add_option("--toc", layer.toc_path, "also write the encoded ToC to this file");
-  cmd_layer->add_option("--level", layer.level, "compression level 0-12 (libdeflate)")
-      ->check(CLI::Range(0, starlight::gzip::kMaxLevel))
+  std::string level = "auto";
+  cmd_layer->add_option("--level", level,
+                        "compression: 'auto' (level 10 for members under 256 KiB, 7 above) or a "
+                        "uniform libdeflate level 0-12")
+      ->check(CLI::IsMember({"auto"}) | CLI::Range(0, starlight::gzip::kMaxLevel))
       ->capture_default_str();
   cmd_layer->add_option("-j,--jobs", layer.threads, "compression threads (0: all cores)")
       ->check(CLI::NonNegativeNumber)
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
   }
 
   if (cmd_layer->parsed()) {
+    layer.level = level == "auto" ? starlight::seekable::kAutoLevel : std::stoi(level);
     layer.show_progress = !quiet && layer.output != "-" && isatty(STDERR_FILENO);
     auto report = starlight::converter::ConvertLayerFile(layer);
     if (!report.ok()) return Fail(report.status());

@@ -17,7 +17,7 @@ fi
 mirror=${MIRROR:-}
 if [ -z "$mirror" ]; then
   # The mirror the machine's apt uses (deb822 "URIs:" or one-line "deb [opts] URL suite").
-  mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+  mirror=$({ cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true; } |
     awk '$1=="URIs:" && $2 !~ /security/ {print $2; exit}
          $1=="deb" {for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) { if ($i !~ /security/) {print $i; exit} else break }}')
 fi

@@ -14,8 +14,8 @@ int OrderedPool::HardwareThreads() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-OrderedPool::OrderedPool(int threads, size_t max_pending, Consumer consumer)
-    : consumer_(std::move(consumer)), max_pending_(max_pending < 1 ? 1 : max_pending) {
+OrderedPool::OrderedPool(int threads, uint64_t budget, Consumer consumer)
+    : consumer_(std::move(consumer)), budget_(budget) {
   if (threads < 1) threads = 1;
   for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   consumer_thread_ = std::thread([this] { ConsumerLoop(); });
@@ -23,11 +23,12 @@ OrderedPool::OrderedPool(int threads, size_t max_pending, Consumer consumer)
 
 OrderedPool::~OrderedPool() { (void)Finish(); }
 
-Status OrderedPool::Submit(Job job, uint64_t* seq) {
+Status OrderedPool::Submit(Job job, uint64_t cost, uint64_t* seq) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return slots_.size() < max_pending_ || !error_.ok(); });
+  cv_.wait(lock, [&] { return slots_.empty() || pending_cost_ + cost <= budget_ || !error_.ok(); });
   if (!error_.ok()) return error_;
-  slots_.push_back(Slot{std::move(job), {}, false});
+  pending_cost_ += cost;
+  slots_.push_back(Slot{std::move(job), cost, {}, false});
   if (seq) *seq = submitted_;
   ++submitted_;
   cv_.notify_all();
@@ -64,6 +65,7 @@ void OrderedPool::ConsumerLoop() {
     Status s = failed ? Status::Ok() : consumer_(seq, std::move(out));
     lock.lock();
     if (!s.ok() && error_.ok()) error_ = s;
+    pending_cost_ -= slots_.front().cost;
     slots_.pop_front();
     ++base_;
     cv_.notify_all();

@@ -1,6 +1,8 @@
 // OrderedPool: run jobs on N worker threads, hand their outputs to one consumer thread in
-// submission order. At most `max_pending` jobs are queued, running or waiting to be consumed;
-// Submit blocks beyond that, which bounds memory in streaming pipelines (the converter).
+// submission order. Each job declares a cost (e.g. its input bytes); Submit blocks while the
+// jobs queued, running or waiting to be consumed already cost `budget` (a job is always
+// admitted into an empty pool), which bounds memory in streaming pipelines (the converter)
+// without starving workers when one large job holds up the ordered output.
 //
 // Submit and Finish are called from one producer thread. The consumer runs on its own thread;
 // its first error stops the pool: later Submits return that error without running the job.
@@ -24,14 +26,14 @@ class OrderedPool {
   using Job = std::function<std::string()>;
   using Consumer = std::function<Status(uint64_t seq, std::string&& output)>;
 
-  // REQUIRES: threads >= 1, max_pending >= 1.
-  OrderedPool(int threads, size_t max_pending, Consumer consumer);
+  // REQUIRES: threads >= 1.
+  OrderedPool(int threads, uint64_t budget, Consumer consumer);
   ~OrderedPool();  // Finishes (waits) if Finish was not called.
   OrderedPool(const OrderedPool&) = delete;
   OrderedPool& operator=(const OrderedPool&) = delete;
 
   // Queues a job; returns its sequence number through *seq. Fails once the consumer failed.
-  Status Submit(Job job, uint64_t* seq = nullptr);
+  Status Submit(Job job, uint64_t cost, uint64_t* seq = nullptr);
   // Waits until every submitted job has been consumed; returns the consumer's first error.
   Status Finish();
 
@@ -41,6 +43,7 @@ class OrderedPool {
  private:
   struct Slot {
     Job job;
+    uint64_t cost = 0;
     std::string output;
     bool done = false;
   };
@@ -48,13 +51,14 @@ class OrderedPool {
   void ConsumerLoop();
 
   Consumer consumer_;
-  size_t max_pending_;
+  uint64_t budget_;
   std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
   std::deque<Slot> slots_;      // slots_[i] has sequence number base_ + i
   uint64_t base_ = 0;           // sequence number of slots_.front()
   uint64_t next_job_ = 0;       // next sequence number to hand to a worker
   uint64_t submitted_ = 0;
+  uint64_t pending_cost_ = 0;
   bool closing_ = false;
   bool finished_ = false;
   Status error_;

@@ -28,7 +28,7 @@ inline constexpr size_t kFooterMemberSize = gzip::ExtraMemberSize(kFooterPayload
 // A reader refuses embedded ToCs that inflate beyond this (bounded memory on hostile blobs).
 inline constexpr uint64_t kMaxTocSize = 1ull << 30;
 // Compression level of the embedded ToC (raw deflate, libdeflate).
-inline constexpr int kTocLevel = 9;
+inline constexpr int kTocLevel = 12;
 
 struct Footer {
   uint64_t toc_offset = 0;           // first ToC member in the blob

@@ -2,6 +2,7 @@
 
 #include <libdeflate.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -95,10 +96,15 @@ Result<std::string> DeflateRaw(std::string_view data, int level) {
 
 }  // namespace
 
+int LevelFor(int level, uint64_t member_size) {
+  if (level != kAutoLevel) return level;
+  return member_size < kAutoSmallMember ? kAutoSmallLevel : kAutoLargeLevel;
+}
+
 Result<ConvertResult> ConvertLayer(io::ByteSource* input, io::ByteSink* out,
                                    const WriterOptions& options) {
-  if (options.level < 0 || options.level > gzip::kMaxLevel) {
-    return Status::InvalidArgument("compression level must be 0..12");
+  if (options.level < kAutoLevel || options.level > gzip::kMaxLevel) {
+    return Status::InvalidArgument("compression level must be auto or 0..12");
   }
   ConvertResult result;
   CountingSource counted(input);
@@ -133,7 +139,9 @@ Result<ConvertResult> ConvertLayer(io::ByteSource* input, io::ByteSink* out,
   std::atomic<uint64_t> written{0};
   digest::Sha256 blob_hash;  // consumer thread only until Finish
   int threads = options.threads > 0 ? options.threads : concurrency::OrderedPool::HardwareThreads();
-  concurrency::OrderedPool pool(threads, static_cast<size_t>(2 * threads + 4),
+  // Memory bound: input bytes in flight (their compressed output is smaller or about equal).
+  uint64_t budget = std::max<uint64_t>(32ull << 20, 4ull * threads * kChunkSize);
+  concurrency::OrderedPool pool(threads, budget,
                                 [&](uint64_t, std::string&& member) -> Status {
                                   members.push_back({written.load(), member.size()});
                                   blob_hash.Update(member);
@@ -143,7 +151,9 @@ Result<ConvertResult> ConvertLayer(io::ByteSource* input, io::ByteSink* out,
                                 });
   const int level = options.level;
   auto submit = [&](std::string data, uint64_t* seq) -> Status {
-    return pool.Submit([level, d = std::move(data)] { return CompressMember(level, d); }, seq);
+    int lv = LevelFor(level, data.size());
+    uint64_t cost = data.size();
+    return pool.Submit([lv, d = std::move(data)] { return CompressMember(lv, d); }, cost, seq);
   };
 
   std::string meta;
@@ -199,11 +209,13 @@ Result<ConvertResult> ConvertLayer(io::ByteSource* input, io::ByteSink* out,
         }
         if (!st.ok()) break;
         file_hash.Update(data);
-        chunk_hash.Update(data);
         toc::Chunk c;
         c.file_offset = file_offset;
         c.size = n;
-        c.digest = chunk_hash.Finish();
+        if (e.meta.data_size > kChunkSize) {  // a single chunk's digest is the file's
+          chunk_hash.Update(data);
+          c.digest = chunk_hash.Finish();
+        }
         uint64_t seq = 0;
         st = submit(std::move(data), &seq);
         pending.push_back({result.toc.entries.size(), e.chunks.size(), seq});
@@ -213,6 +225,7 @@ Result<ConvertResult> ConvertLayer(io::ByteSource* input, io::ByteSink* out,
         report();
       }
       e.digest = file_hash.Finish();
+      if (e.chunks.size() == 1) e.chunks[0].digest = e.digest;
     }
     if (!st.ok()) break;
     result.toc.entries.push_back(std::move(e));

@@ -35,6 +35,8 @@ std::string EncodeToc(const Toc& toc) {
   coding::PutVarint64(&out, toc.tar_size);
   out.append(toc.diff_id.Raw());
   coding::PutVarint64(&out, toc.entries.size());
+  // Offsets are deltas (see the spec): they stay one or two bytes and deflate well.
+  uint64_t prev_data_end = 0, prev_chunk_end = 0;
   for (const Entry& e : toc.entries) {
     const tar::Entry& m = e.meta;
     out.push_back(static_cast<char>(m.type));
@@ -56,9 +58,10 @@ std::string EncodeToc(const Toc& toc) {
       coding::PutLengthPrefixed(&out, k);
       coding::PutLengthPrefixed(&out, v);
     }
-    coding::PutVarint64(&out, m.header_offset);
-    coding::PutVarint64(&out, m.data_offset);
+    coding::PutVarint64(&out, m.header_offset - prev_data_end);
+    coding::PutVarint64(&out, m.data_offset - m.header_offset);
     coding::PutVarint64(&out, m.data_size);
+    prev_data_end = m.data_offset + m.data_size;
     bool has_digest = m.type == tar::EntryType::kRegular;
     out.push_back(static_cast<char>((m.sparse ? kFlagSparse : 0) | (has_digest ? kFlagDigest : 0)));
     if (has_digest) out.append(e.digest.Raw());
@@ -71,8 +74,9 @@ std::string EncodeToc(const Toc& toc) {
     }
     coding::PutVarint64(&out, e.chunks.size());
     for (const Chunk& c : e.chunks) {
-      coding::PutVarint64(&out, c.compressed_offset);
+      coding::PutVarint64(&out, c.compressed_offset - prev_chunk_end);
       coding::PutVarint64(&out, c.compressed_size);
+      prev_chunk_end = c.compressed_offset + c.compressed_size;
       coding::PutVarint64(&out, c.size);
       if (e.chunks.size() > 1) out.append(c.digest.Raw());
     }
@@ -110,6 +114,7 @@ Result<Toc> DecodeToc(std::string_view data) {
   toc.diff_id = digest::Digest::FromRaw(raw);
   if (count > d.remaining()) return bad("entry count exceeds data");
   toc.entries.reserve(count);
+  uint64_t prev_data_end = 0, prev_chunk_end = 0;
   for (uint64_t i = 0; i < count; ++i) {
     Entry e;
     tar::Entry& m = e.meta;
@@ -141,14 +146,19 @@ Result<Toc> DecodeToc(std::string_view data) {
       if (!d.GetLengthPrefixed(&k) || !d.GetLengthPrefixed(&v)) return bad("xattr truncated");
       m.xattrs.emplace_back(std::string(k), std::string(v));
     }
-    if (!d.GetVarint64(&m.header_offset) || !d.GetVarint64(&m.data_offset) ||
+    uint64_t header_delta, data_delta;
+    if (!d.GetVarint64(&header_delta) || !d.GetVarint64(&data_delta) ||
         !d.GetVarint64(&m.data_size) || !d.GetFixed8(&eflags) || (eflags & ~3) != 0) {
       return bad("entry " + std::to_string(i) + " offsets malformed");
     }
-    if (m.data_offset < m.header_offset || m.data_offset > toc.tar_size ||
-        m.data_size > toc.tar_size - m.data_offset) {
+    if (header_delta > toc.tar_size || data_delta > toc.tar_size ||
+        prev_data_end + header_delta + data_delta > toc.tar_size ||
+        m.data_size > toc.tar_size - (prev_data_end + header_delta + data_delta)) {
       return bad("entry '" + m.path + "' lies outside the tar stream");
     }
+    m.header_offset = prev_data_end + header_delta;
+    m.data_offset = m.header_offset + data_delta;
+    prev_data_end = m.data_offset + m.data_size;
     if (eflags & kFlagDigest) {
       if (!d.GetBytes(32, &raw)) return bad("digest truncated");
       e.digest = digest::Digest::FromRaw(raw);
@@ -168,10 +178,16 @@ Result<Toc> DecodeToc(std::string_view data) {
     uint64_t file_offset = 0;
     for (uint64_t c = 0; c < nc; ++c) {
       Chunk ch;
-      if (!d.GetVarint64(&ch.compressed_offset) || !d.GetVarint64(&ch.compressed_size) ||
-          !d.GetVarint64(&ch.size)) {
+      uint64_t gap;
+      if (!d.GetVarint64(&gap) || !d.GetVarint64(&ch.compressed_size) || !d.GetVarint64(&ch.size)) {
         return bad("chunk truncated");
       }
+      if (gap > (UINT64_MAX >> 2) || ch.compressed_size > (UINT64_MAX >> 2) ||
+          prev_chunk_end > (UINT64_MAX >> 1)) {
+        return bad("chunk offset out of range");
+      }
+      ch.compressed_offset = prev_chunk_end + gap;
+      prev_chunk_end = ch.compressed_offset + ch.compressed_size;
       if (nc > 1) {
         if (!d.GetBytes(32, &raw)) return bad("chunk digest truncated");
         ch.digest = digest::Digest::FromRaw(raw);
