@@ -11,7 +11,7 @@ PACKAGES=(
   libfuse3-dev fuse3 libleveldb-dev libsnappy-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tools the tests and the demo drive for real
-  debootstrap libarchive-tools gzip pigz python3 golang-go hyperfine
+  debootstrap libarchive-tools gzip pigz attr python3 golang-go hyperfine
   docker-registry docker.io containerd runc skopeo umoci stargz-snapshotter
 )
 
