@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "core/io/reader.h"
@@ -59,6 +61,8 @@ class TempDir {
   std::string path_;
 };
 
+// Plan (manifests, configs, distinct layers) -> convert distinct layers in parallel ->
+// write configs and manifests -> write the index / tag last.
 class ImageConverter {
  public:
   ImageConverter(const ImageOptions& o, oci::ImageStore* src, oci::ImageStore* dst, std::string tmp)
@@ -73,24 +77,101 @@ class ImageConverter {
       return Status::InvalidArgument("destination " + dst_->Describe() + " must name a tag, not a digest");
     }
     if (tag.empty()) tag = ref.rfind("sha256:", 0) == 0 ? "latest" : ref;
-    std::string out_bytes;
-    if (oci::IsIndexMediaType(top.media_type)) {
-      SL_ASSIGN_OR_RETURN(out_bytes, ConvertIndex(top));
+
+    // 1. Plan.
+    ordered_json index_json;
+    bool is_index = oci::IsIndexMediaType(top.media_type);
+    if (is_index) {
+      SL_ASSIGN_OR_RETURN(index_json, ParseJson(top.bytes, "index " + top.digest.ToString()));
+      if (!index_json.contains("manifests") || !index_json["manifests"].is_array()) {
+        return Status::Corruption("index " + top.digest.ToString() + " has no manifests");
+      }
+      for (auto& entry : index_json["manifests"]) {
+        std::string platform = entry.contains("platform") ? PlatformOf(entry["platform"]) : "unknown/unknown";
+        if (!Selected(platform)) {
+          report_.skipped_platforms.push_back(platform);
+          continue;
+        }
+        SL_ASSIGN_OR_RETURN(registry::Manifest child, src_->GetManifest(entry.value("digest", "")));
+        if (!oci::IsManifestMediaType(child.media_type)) {
+          return Status::NotSupported("index entry " + child.digest.ToString() + ": media type '" +
+                                      child.media_type + "'");
+        }
+        SL_RETURN_IF_ERROR(Plan(std::move(child), platform));
+        manifests_.back().index_entry = entry;
+      }
+      if (manifests_.empty()) return Status::NotFound(src_->Describe() + ": no platform matches --platform");
     } else if (oci::IsManifestMediaType(top.media_type)) {
-      SL_ASSIGN_OR_RETURN(out_bytes, ConvertManifest(top, ""));
+      SL_RETURN_IF_ERROR(Plan(top, ""));
     } else {
       return Status::NotSupported(src_->Describe() + ": manifest media type '" + top.media_type + "'");
     }
-    SL_RETURN_IF_ERROR(dst_->PushManifest(tag, top.media_type, out_bytes));
+
+    // 2. Distinct layers, converted in parallel (downloads and uploads overlap compression).
+    SL_RETURN_IF_ERROR(ConvertLayers());
+
+    // 3. Configs and platform manifests, then the index, then the tag.
+    bool changed = !report_.skipped_platforms.empty();
+    ordered_json kept = ordered_json::array();
+    std::string out_bytes;
+    for (size_t mi = 0; mi < manifests_.size(); ++mi) {
+      SL_ASSIGN_OR_RETURN(std::string bytes, WriteManifest(manifests_[mi], /*tag=*/is_index ? "" : tag));
+      if (is_index) {
+        ordered_json entry = manifests_[mi].index_entry;
+        digest::Digest d = digest::Sha256Of(bytes);
+        if (d != manifests_[mi].manifest.digest) {
+          entry["digest"] = d.ToString();
+          entry["size"] = bytes.size();
+          changed = true;
+        }
+        kept.push_back(entry);
+      } else {
+        out_bytes = bytes;
+      }
+    }
+    if (is_index) {
+      if (changed) {
+        index_json["manifests"] = kept;
+        out_bytes = index_json.dump();
+      } else {
+        out_bytes = top.bytes;  // already converted: identical bytes, identical digest
+      }
+      SL_RETURN_IF_ERROR(dst_->PushManifest(tag, top.media_type, out_bytes));
+    }
     report_.destination_digest = digest::Sha256Of(out_bytes).ToString();
     report_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report_;
   }
 
  private:
+  struct LayerRef {
+    digest::Digest digest;
+    size_t job;  // index into layers_
+  };
+  struct ManifestWork {
+    registry::Manifest manifest;
+    std::string platform;
+    ordered_json json;
+    ordered_json index_entry;
+    digest::Digest config_digest;
+    std::string config_bytes;
+    std::vector<LayerRef> layers;
+  };
+  struct LayerJob {
+    ordered_json desc;       // as first seen
+    std::string diff_id;
+    std::string label;
+    // Result:
+    std::string digest, media_type;
+    uint64_t size = 0;
+    bool converted = false;
+  };
+
   static std::string PlatformOf(const ordered_json& p) {
     std::string s = p.value("os", "") + "/" + p.value("architecture", "");
-    if (p.contains("variant") && !p["variant"].get<std::string>().empty()) s += "/" + p["variant"].get<std::string>();
+    if (p.contains("variant") && p["variant"].is_string() && !p["variant"].get<std::string>().empty()) {
+      s += "/" + p["variant"].get<std::string>();
+    }
     return s;
   }
 
@@ -103,130 +184,119 @@ class ImageConverter {
     return false;
   }
 
-  Result<std::string> ConvertIndex(const registry::Manifest& index) {
-    SL_ASSIGN_OR_RETURN(ordered_json j, ParseJson(index.bytes, "index " + index.digest.ToString()));
-    if (!j.contains("manifests") || !j["manifests"].is_array()) {
-      return Status::Corruption("index " + index.digest.ToString() + " has no manifests");
-    }
-    ordered_json kept = ordered_json::array();
-    bool changed = false;
-    for (auto& entry : j["manifests"]) {
-      std::string platform = entry.contains("platform") ? PlatformOf(entry["platform"]) : "unknown/unknown";
-      if (!Selected(platform)) {
-        report_.skipped_platforms.push_back(platform);
-        changed = true;
-        continue;
-      }
-      std::string child_digest = entry.value("digest", "");
-      SL_ASSIGN_OR_RETURN(registry::Manifest child, src_->GetManifest(child_digest));
-      if (!oci::IsManifestMediaType(child.media_type)) {
-        return Status::NotSupported("index entry " + child_digest + ": media type '" + child.media_type + "'");
-      }
-      SL_ASSIGN_OR_RETURN(std::string out, ConvertManifest(child, platform));
-      SL_RETURN_IF_ERROR(dst_->PushManifest("", child.media_type, out));
-      digest::Digest d = digest::Sha256Of(out);
-      if (d != child.digest) {
-        entry["digest"] = d.ToString();
-        entry["size"] = out.size();
-        changed = true;
-      }
-      kept.push_back(entry);
-    }
-    if (kept.empty()) {
-      return Status::NotFound(src_->Describe() + ": no platform matches --platform");
-    }
-    if (!changed) return index.bytes;  // already converted: identical bytes, identical digest
-    j["manifests"] = kept;
-    return j.dump();
-  }
-
-  Result<std::string> ConvertManifest(const registry::Manifest& m, const std::string& platform) {
+  Status Plan(registry::Manifest m, const std::string& platform) {
+    ManifestWork w;
     std::string what = "manifest " + m.digest.ToString() + (platform.empty() ? "" : " (" + platform + ")");
-    SL_ASSIGN_OR_RETURN(ordered_json j, ParseJson(m.bytes, what));
-    if (!j.contains("config") || !j.contains("layers") || !j["layers"].is_array()) {
+    SL_ASSIGN_OR_RETURN(w.json, ParseJson(m.bytes, what));
+    if (!w.json.contains("config") || !w.json.contains("layers") || !w.json["layers"].is_array()) {
       return Status::Corruption(what + " lacks config or layers");
     }
-    bool oci_manifest = m.media_type == registry::kOciManifest;
-    SL_ASSIGN_OR_RETURN(digest::Digest config_digest, digest::Digest::Parse(j["config"].value("digest", "")));
-    std::string config_bytes;
-    SL_RETURN_IF_ERROR(src_->FetchBlob(config_digest, [&](std::string_view d) {
-      config_bytes.append(d);
-      return config_bytes.size() > (64u << 20) ? Status::Corruption("config larger than 64 MiB") : Status::Ok();
+    SL_ASSIGN_OR_RETURN(w.config_digest, digest::Digest::Parse(w.json["config"].value("digest", "")));
+    SL_RETURN_IF_ERROR(src_->FetchBlob(w.config_digest, [&](std::string_view d) {
+      w.config_bytes.append(d);
+      return w.config_bytes.size() > (64u << 20) ? Status::Corruption("config larger than 64 MiB") : Status::Ok();
     }));
-    SL_ASSIGN_OR_RETURN(ordered_json config, ParseJson(config_bytes, "config " + config_digest.ToString()));
+    SL_ASSIGN_OR_RETURN(ordered_json config, ParseJson(w.config_bytes, "config " + w.config_digest.ToString()));
     if (platform.empty() && !o_.platforms.empty()) {
-      std::string p = config.value("os", "") + "/" + config.value("architecture", "");
-      if (config.contains("variant")) p += "/" + config.value("variant", "");
+      std::string p = PlatformOf(config);
       if (!Selected(p)) return Status::NotFound(src_->Describe() + " is for " + p + ", not --platform");
     }
     std::vector<std::string> diff_ids;
     if (config.contains("rootfs") && config["rootfs"].contains("diff_ids")) {
       for (const auto& d : config["rootfs"]["diff_ids"]) diff_ids.push_back(d.get<std::string>());
     }
-    auto& layers = j["layers"];
+    const auto& layers = w.json["layers"];
     if (diff_ids.size() != layers.size()) {
       return Status::Corruption(what + ": " + std::to_string(layers.size()) + " layers but the config lists " +
                                 std::to_string(diff_ids.size()) + " diff_ids");
     }
-    bool changed = false;
     for (size_t i = 0; i < layers.size(); ++i) {
       ++report_.layers;
-      ordered_json& desc = layers[i];
-      std::string label = what + " layer " + std::to_string(i + 1) + "/" + std::to_string(layers.size());
-      SL_ASSIGN_OR_RETURN(ordered_json out, ConvertLayer(desc, diff_ids[i], oci_manifest, label));
-      if (out != desc) {
-        desc = out;
-        changed = true;
+      SL_ASSIGN_OR_RETURN(digest::Digest d, digest::Digest::Parse(layers[i].value("digest", "")));
+      auto it = job_of_.find(d);
+      if (it != job_of_.end()) {
+        if (layers_[it->second].diff_id != diff_ids[i]) {
+          return Status::Corruption(what + ": layer " + d.ToString() + " appears with two different diff_ids");
+        }
+        ++report_.shared;
+        w.layers.push_back({d, it->second});
+        continue;
       }
+      LayerJob job;
+      job.desc = layers[i];
+      job.diff_id = diff_ids[i];
+      job.label = "layer " + d.ToString().substr(0, 19) + " (" + Mb(layers[i].value("size", uint64_t{0})) + ")";
+      job_of_[d] = layers_.size();
+      w.layers.push_back({d, layers_.size()});
+      layers_.push_back(std::move(job));
     }
-    // The config is copied byte for byte: diffIDs are unchanged by construction.
-    {
-      auto reader = io::NewStringReader(config_bytes);
-      SL_RETURN_IF_ERROR(dst_->PushBlob(config_digest, *reader).WithContext("copying config"));
-    }
-    ++report_.manifests;
-    if (!changed) return m.bytes;
-    return j.dump();
+    w.manifest = std::move(m);
+    w.platform = platform;
+    manifests_.push_back(std::move(w));
+    return Status::Ok();
   }
 
-  Result<ordered_json> ConvertLayer(const ordered_json& desc, const std::string& diff_id, bool oci_manifest,
-                                    const std::string& label) {
+  Status ConvertLayers() {
+    size_t workers = std::min<size_t>(layers_.size(), 2);
+    std::mutex mu;  // guards next, first_error, report_ counters
+    size_t next = 0, finished = 0;
+    Status first_error;
+    auto work = [&] {
+      for (;;) {
+        size_t i;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (next >= layers_.size() || !first_error.ok()) return;
+          i = next++;
+        }
+        Status s = ConvertOne(layers_[i], mu);
+        std::lock_guard<std::mutex> lock(mu);
+        ++finished;
+        if (!s.ok() && first_error.ok()) first_error = s;
+        if (s.ok()) {
+          Progress("[" + std::to_string(finished) + "/" + std::to_string(layers_.size()) + "] " + layers_[i].label +
+                   (layers_[i].converted ? ": converted to " + Mb(layers_[i].size) : ": already seekable, copied"));
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < workers; ++t) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+    return first_error;
+  }
+
+  Status ConvertOne(LayerJob& job, std::mutex& mu) {
+    const ordered_json& desc = job.desc;
+    const std::string& label = job.label;
     std::string media = desc.value("mediaType", "");
     SL_ASSIGN_OR_RETURN(digest::Digest d, digest::Digest::Parse(desc.value("digest", "")));
     uint64_t size = desc.value("size", uint64_t{0});
+    job.digest = d.ToString();
+    job.media_type = media;
+    job.size = size;
     if (media == oci::kOciLayerZstd || media.find("zstd") != std::string::npos) {
       return Status::NotSupported(label + ": zstd layers (" + media + ") are not supported");
     }
     if (media == oci::kDockerForeignLayer || media == oci::kOciLayerNondistGzip) {
-      Progress(label + ": foreign layer kept as is");
-      return desc;  // not distributable: not ours to copy
+      return Status::Ok();  // not distributable: not ours to copy; kept as is
     }
     if (media != oci::kOciLayerGzip && media != oci::kDockerLayerGzip && media != oci::kOciLayerTar) {
       return Status::NotSupported(label + ": layer media type '" + media + "'");
-    }
-    if (auto it = done_.find(d); it != done_.end()) {
-      ++report_.shared;
-      ordered_json out = desc;
-      out["digest"] = it->second.digest;
-      out["size"] = it->second.size;
-      out["mediaType"] = it->second.media_type;
-      if (it->second.converted && oci_manifest) out["annotations"][kSeekableAnnotation] = "1";
-      return out;
     }
     // Already seekable? One range request for the footer decides.
     if (media != oci::kOciLayerTar && size >= seekable::kFooterMemberSize) {
       SL_ASSIGN_OR_RETURN(std::string tail, src_->FetchBlobRange(d, size - seekable::kFooterMemberSize,
                                                                  seekable::kFooterMemberSize));
       if (seekable::DecodeFooterMember(tail).ok()) {
-        Progress(label + ": already seekable, copied");
         SL_RETURN_IF_ERROR(CopyBlob(d, label));
+        std::lock_guard<std::mutex> lock(mu);
         ++report_.already_seekable;
-        done_[d] = {d.ToString(), size, media, false};
-        return desc;
+        return Status::Ok();
       }
     }
     // Download (verified), convert, check the diffID, upload.
-    Progress(label + ": downloading " + Mb(size));
+    Progress(label + ": downloading");
     std::string in_path = tmp_ + "/in-" + d.Hex();
     {
       SL_ASSIGN_OR_RETURN(auto w, io::AtomicFileWriter::Create(in_path));
@@ -242,31 +312,57 @@ class ImageConverter {
       seekable::WriterOptions wo;
       wo.level = o_.level;
       wo.threads = o_.threads;
-      SL_ASSIGN_OR_RETURN(result, seekable::ConvertLayer(in.get(), w.get(), wo));
+      auto r = seekable::ConvertLayer(in.get(), w.get(), wo);
+      if (!r.ok()) return r.status().WithContext(label);
+      result = std::move(r).value();
       SL_RETURN_IF_ERROR(w->Commit());
     }
-    fs::remove(in_path);
-    if (result.toc.diff_id.ToString() != diff_id) {
+    std::error_code ec;
+    fs::remove(in_path, ec);
+    if (result.toc.diff_id.ToString() != job.diff_id) {
       return Status::Corruption(label + ": decompressed digest " + result.toc.diff_id.ToString() +
-                                " differs from the config's diff_id " + diff_id);
+                                " differs from the config's diff_id " + job.diff_id);
     }
-    Progress(label + ": uploading " + Mb(result.output_bytes) + " (" + result.blob_digest.ToString().substr(0, 19) + ")");
+    Progress(label + ": uploading " + Mb(result.output_bytes));
     {
       SL_ASSIGN_OR_RETURN(auto r, io::OpenFileReader(out_path));
       SL_RETURN_IF_ERROR(dst_->PushBlob(result.blob_digest, *r).WithContext(label));
     }
-    fs::remove(out_path);
+    fs::remove(out_path, ec);
+    job.digest = result.blob_digest.ToString();
+    job.size = result.output_bytes;
+    job.media_type = media == oci::kOciLayerTar ? std::string(oci::kOciLayerGzip) : media;
+    job.converted = true;
+    std::lock_guard<std::mutex> lock(mu);
     ++report_.converted;
     report_.bytes_in += size;
     report_.bytes_out += result.output_bytes;
-    std::string new_media = media == oci::kOciLayerTar ? std::string(oci::kOciLayerGzip) : media;
-    done_[d] = {result.blob_digest.ToString(), result.output_bytes, new_media, true};
-    ordered_json out = desc;
-    out["mediaType"] = new_media;
-    out["digest"] = result.blob_digest.ToString();
-    out["size"] = result.output_bytes;
-    if (oci_manifest) out["annotations"][kSeekableAnnotation] = "1";
-    return out;
+    return Status::Ok();
+  }
+
+  Result<std::string> WriteManifest(ManifestWork& w, const std::string& tag) {
+    bool oci_manifest = w.manifest.media_type == registry::kOciManifest;
+    bool changed = false;
+    auto& layers = w.json["layers"];
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const LayerJob& job = layers_[w.layers[i].job];
+      ordered_json out = layers[i];
+      out["mediaType"] = job.media_type;
+      out["digest"] = job.digest;
+      out["size"] = job.size;
+      if (job.converted && oci_manifest) out["annotations"][kSeekableAnnotation] = "1";
+      if (out != layers[i]) {
+        layers[i] = out;
+        changed = true;
+      }
+    }
+    // The config is copied byte for byte: diffIDs are unchanged by construction.
+    auto reader = io::NewStringReader(w.config_bytes);
+    SL_RETURN_IF_ERROR(dst_->PushBlob(w.config_digest, *reader).WithContext("copying config"));
+    std::string bytes = changed ? w.json.dump() : w.manifest.bytes;
+    SL_RETURN_IF_ERROR(dst_->PushManifest(tag, w.manifest.media_type, bytes));
+    ++report_.manifests;
+    return bytes;
   }
 
   Status CopyBlob(const digest::Digest& d, const std::string& label) {
@@ -280,7 +376,8 @@ class ImageConverter {
     }
     SL_ASSIGN_OR_RETURN(auto r, io::OpenFileReader(path));
     Status s = dst_->PushBlob(d, *r).WithContext(label);
-    fs::remove(path);
+    std::error_code ec;
+    fs::remove(path, ec);
     return s;
   }
 
@@ -288,17 +385,13 @@ class ImageConverter {
     if (o_.progress) o_.progress(m);
   }
 
-  struct Done {
-    std::string digest;
-    uint64_t size;
-    std::string media_type;
-    bool converted;
-  };
   const ImageOptions& o_;
   oci::ImageStore* src_;
   oci::ImageStore* dst_;
   std::string tmp_;
-  std::map<digest::Digest, Done> done_;
+  std::vector<ManifestWork> manifests_;
+  std::vector<LayerJob> layers_;
+  std::map<digest::Digest, size_t> job_of_;
   ImageReport report_;
 };
 
