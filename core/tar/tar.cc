@@ -461,7 +461,7 @@ Result<bool> Reader::Next(Entry* e) {
       } else if (key == "SCHILY.devmajor" || key == "SCHILY.devminor") {
         uint64_t d;
         if (!ParseDecimal(value, &d)) return Status::Corruption("tar: bad PAX device number");
-        (key.back() == 'r' ? e->devmajor : e->devminor) = static_cast<uint32_t>(d);
+        (key == "SCHILY.devmajor" ? e->devmajor : e->devminor) = static_cast<uint32_t>(d);
       } else if (key == "GNU.sparse.major") {
         pax_sparse = true;
         if (!ParseDecimal(value, &sparse_major)) return Status::Corruption("tar: bad GNU.sparse.major");

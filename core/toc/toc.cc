@@ -151,6 +151,10 @@ Result<Toc> DecodeToc(std::string_view data) {
         !d.GetVarint64(&m.data_size) || !d.GetFixed8(&eflags) || (eflags & ~3) != 0) {
       return bad("entry " + std::to_string(i) + " offsets malformed");
     }
+    // The spec: "has digest" is set exactly for regular files.
+    if (((eflags & kFlagDigest) != 0) != (m.type == tar::EntryType::kRegular)) {
+      return bad("entry " + std::to_string(i) + " has a digest flag that does not match its type");
+    }
     if (header_delta > toc.tar_size || data_delta > toc.tar_size ||
         prev_data_end + header_delta + data_delta > toc.tar_size ||
         m.data_size > toc.tar_size - (prev_data_end + header_delta + data_delta)) {

@@ -3,6 +3,7 @@
 // message that must name the entry or the offset.
 #pragma once
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -18,5 +19,7 @@ struct BadInput {
 };
 
 std::vector<BadInput> BadInputs();
+// For gtest parameter names in failure messages.
+inline void PrintTo(const BadInput& b, std::ostream* os) { *os << b.name; }
 
 }  // namespace starlight::testing
