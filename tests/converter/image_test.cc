@@ -3,7 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstring>
+#include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
 
 #include "core/io/reader.h"
 #include "core/registry/client.h"
@@ -296,6 +302,57 @@ TEST(ImageTest, DestinationDownThenRerunCompletes) {
   auto m = c->GetManifest("team/app", "v1");
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->digest.ToString(), again->destination_digest);
+}
+
+TEST(ImageTest, DestinationKilledMidUploadThenRerunCompletes) {
+  auto src = StartRegistry();
+  auto dst = StartRegistry();
+  ASSERT_TRUE(src && dst);
+  // A layer large enough that its upload is still streaming when the registry dies.
+  std::string big(32 << 20, '\0');
+  std::mt19937_64 rng(7);
+  for (size_t i = 0; i + 8 <= big.size(); i += 8) {
+    uint64_t v = rng();
+    std::memcpy(big.data() + i, &v, 8);
+  }
+  testing::TestImageOptions o;
+  o.layers = {{{"opt/big/random.bin", big}}};
+  auto img = testing::PushTestImage(*src, "team/big", "v1", o);
+  ASSERT_TRUE(img.ok()) << img.status().ToString();
+  auto opts = Options(Url(*src, "team/big:v1"), Url(*dst, "team/big:v1"), *src);
+
+  // Kill the destination as soon as an upload session exists in its storage.
+  std::string uploads = dst->storage_dir() + "/docker/registry/v2/repositories/team/big/_uploads";
+  std::atomic<bool> stop{false}, killed{false};
+  std::thread killer([&] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!stop && std::chrono::steady_clock::now() < deadline) {
+      std::error_code ec;
+      if (std::filesystem::exists(uploads, ec) && !std::filesystem::is_empty(uploads, ec)) {
+        dst->Kill();
+        killed = true;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  auto first = ConvertImage(opts);
+  stop = true;
+  killer.join();
+  ASSERT_TRUE(killed) << "the upload never started";
+  ASSERT_FALSE(first.ok()) << "the registry died during the upload";
+  EXPECT_EQ(first.status().code(), Code::kUnavailable) << first.status().ToString();
+
+  ASSERT_TRUE(dst->Restart().ok());
+  auto c = registry::NewRegistryClient(dst->host(), ClientFor(*dst));
+  EXPECT_EQ(c->GetManifest("team/big", "v1").status().code(), Code::kNotFound) << "no broken tag";
+  auto again = ConvertImage(opts);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  auto m = c->GetManifest("team/big", "v1");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->digest.ToString(), again->destination_digest);
+  json n = json::parse(m->bytes);
+  ExpectSeekable(c.get(), "team/big", n["layers"][0]["digest"], img->layers[0].diff_id);
 }
 
 }  // namespace
