@@ -22,6 +22,17 @@ class ByteSink {
   virtual uint64_t BytesWritten() const = 0;
 };
 
+// Keeps everything appended in memory (small blobs, tests).
+class StringSink : public ByteSink {
+ public:
+  Status Append(std::string_view d) override {
+    data.append(d);
+    return Status::Ok();
+  }
+  uint64_t BytesWritten() const override { return data.size(); }
+  std::string data;
+};
+
 class AtomicFileWriter : public ByteSink {
  public:
   static Result<std::unique_ptr<AtomicFileWriter>> Create(const std::string& path);

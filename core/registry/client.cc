@@ -1,7 +1,5 @@
 #include "core/registry/client.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -11,31 +9,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/coding/base64.h"
 #include "core/http/client.h"
 #include "core/io/writer.h"
 
 namespace starlight::registry {
 
 namespace {
-
-std::string Base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-Result<std::string> Unbase64(std::string_view s) {
-  std::string out(3 * (s.size() / 4) + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  if (n < 0) return Status::InvalidArgument("bad base64");
-  size_t pad = 0;
-  for (size_t i = s.size(); i > 0 && s[i - 1] == '='; --i) ++pad;
-  out.resize(static_cast<size_t>(n) - std::min<size_t>(pad, static_cast<size_t>(n)));
-  return out;
-}
 
 std::string Lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -123,7 +103,7 @@ Result<Credentials> LoadDockerCredentials(const std::string& registry, const std
     if (std::find(wanted.begin(), wanted.end(), host) == wanted.end() || !entry.is_object()) continue;
     Credentials c;
     if (entry.contains("auth") && entry["auth"].is_string()) {
-      SL_ASSIGN_OR_RETURN(std::string raw, Unbase64(entry["auth"].get<std::string>()));
+      SL_ASSIGN_OR_RETURN(std::string raw, coding::Base64Decode(entry["auth"].get<std::string>()));
       size_t colon = raw.find(':');
       if (colon == std::string::npos) {
         return Status::InvalidArgument("Docker config " + path + ": auth for " + key + " is not user:password");
@@ -413,7 +393,7 @@ class Client : public RegistryClient {
       return "";
     }
     if (basic_ && !options_.credentials.empty()) {
-      return "Basic " + Base64(options_.credentials.username + ":" + options_.credentials.password);
+      return "Basic " + coding::Base64Encode(options_.credentials.username + ":" + options_.credentials.password);
     }
     return "";
   }
@@ -447,7 +427,7 @@ class Client : public RegistryClient {
     http::Request tr;
     tr.url = url;
     if (!options_.credentials.empty()) {
-      tr.headers = {{"Authorization", "Basic " + Base64(options_.credentials.username + ":" +
+      tr.headers = {{"Authorization", "Basic " + coding::Base64Encode(options_.credentials.username + ":" +
                                                           options_.credentials.password)}};
     }
     ++token_fetches_;

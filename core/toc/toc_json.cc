@@ -2,10 +2,9 @@
 // stays out of public headers. Byte strings that are not valid UTF-8 (tar names are bytes) are
 // emitted with U+FFFD replacements plus an exact "<field>_base64" twin; xattr values are always
 // base64 because they are binary (e.g. security.capability).
-#include <openssl/evp.h>
-
 #include <nlohmann/json.hpp>
 
+#include "core/coding/base64.h"
 #include "core/toc/toc.h"
 
 namespace starlight::toc {
@@ -28,17 +27,9 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
-std::string Base64(std::string_view s) {
-  std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 void PutString(ordered_json& j, const char* key, const std::string& value) {
   j[key] = value;
-  if (!ValidUtf8(value)) j[std::string(key) + "_base64"] = Base64(value);
+  if (!ValidUtf8(value)) j[std::string(key) + "_base64"] = coding::Base64Encode(value);
 }
 
 }  // namespace
@@ -79,7 +70,7 @@ std::string TocToJson(const Toc& toc, const JsonOptions& options) {
     if (m.type == tar::EntryType::kOther) j["typeflag"] = std::string(1, m.typeflag);
     if (!m.xattrs.empty()) {
       ordered_json x = ordered_json::object();
-      for (const auto& [k, v] : m.xattrs) x[ValidUtf8(k) ? k : Base64(k)] = Base64(v);
+      for (const auto& [k, v] : m.xattrs) x[ValidUtf8(k) ? k : coding::Base64Encode(k)] = coding::Base64Encode(v);
       j["xattrs_base64"] = std::move(x);
     }
     if (m.sparse) {

@@ -15,15 +15,7 @@ namespace starlight::testing {
 
 namespace {
 
-class StringSink : public io::ByteSink {
- public:
-  Status Append(std::string_view d) override {
-    data.append(d);
-    return Status::Ok();
-  }
-  uint64_t BytesWritten() const override { return data.size(); }
-  std::string data;
-};
+using io::StringSink;
 
 // Compares big strings without printing megabytes on failure.
 ::testing::AssertionResult SameBytes(std::string_view a, std::string_view b) {

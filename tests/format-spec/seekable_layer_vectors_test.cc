@@ -51,16 +51,7 @@ std::map<std::string, std::string> Sums() {
   return m;
 }
 
-// A sink that keeps the blob in memory.
-class StringSink : public io::ByteSink {
- public:
-  Status Append(std::string_view d) override {
-    data.append(d);
-    return Status::Ok();
-  }
-  uint64_t BytesWritten() const override { return data.size(); }
-  std::string data;
-};
+using io::StringSink;
 
 TEST(SeekableLayerVectors, InputMatchesItsDigest) {
   EXPECT_EQ(digest::Sha256Of(ReadVector("small.tar.gz")).ToString(), Sums()["small.tar.gz"]);

@@ -24,15 +24,7 @@ using starlight::testing::InflateOneMember;
 using starlight::testing::PseudoRandomBytes;
 using starlight::testing::TarBuilder;
 
-class StringSink : public io::ByteSink {
- public:
-  Status Append(std::string_view d) override {
-    data.append(d);
-    return Status::Ok();
-  }
-  uint64_t BytesWritten() const override { return data.size(); }
-  std::string data;
-};
+using io::StringSink;
 
 class FailingSink : public io::ByteSink {
  public:
