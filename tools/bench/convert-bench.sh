@@ -12,12 +12,15 @@
 # Layers (built once, then re-used; both with tools/make-rootfs-layer.sh, gzip -6 -n):
 #   WORKDIR/minbase  debootstrap --variant=minbase bookworm
 #   WORKDIR/large    the same plus --include=$LARGE_INCLUDE (python3, perl, gcc, g++, make, git)
-# Results: WORKDIR/results/<layer>/*.json (hyperfine), WORKDIR/results.md (the table).
+# Results: WORKDIR/results/<layer>/*.json (hyperfine), WORKDIR/results.md (the tables).
 #
-# Environment: RUNS (3) and WARMUP (0) runs per command; SLOW_RUNS (1) for the slow commands
-# (--level 12, -j 1); LARGE_INCLUDE; STARLIGHT_CONVERT (binary; default: build/ of this
-# checkout, built with cmake+ninja when missing); LAYERS ("minbase large").
-# Every input is read once before timing so all commands see it in the page cache.
+# Environment: RUNS (3) runs per command, WARMUP (0) warm-up runs; SLOW_RUNS (1) for the slow
+# commands (--level 12, -j 1); IDLE_WAIT (0): before each command wait up to this many seconds
+# for the CPUs to be >= 90 % idle (other processes make wall times meaningless; the table also
+# gives CPU time and how idle the CPUs were before each command); LARGE_INCLUDE; LAYERS
+# ("minbase large"); STARLIGHT_CONVERT (binary; default: build/ of this checkout, built with
+# cmake+ninja when needed); REPORT_ONLY=1 rewrites results.md from the existing results.
+# Every input is read once before timing so all commands find it in the page cache.
 # Needs only Debian packages: debootstrap, gzip, pigz, hyperfine, python3 (+ the build deps).
 set -euo pipefail
 
@@ -28,15 +31,19 @@ work=$(cd "$work" && pwd)
 RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-0}
 SLOW_RUNS=${SLOW_RUNS:-1}
+IDLE_WAIT=${IDLE_WAIT:-0}
 LARGE_INCLUDE=${LARGE_INCLUDE:-python3,perl,gcc,g++,make,git}
 LAYERS=${LAYERS:-minbase large}
+REPORT_ONLY=${REPORT_ONLY:-0}
 
 for tool in debootstrap gzip zcat pigz hyperfine python3; do
   command -v "$tool" >/dev/null || { echo "convert-bench: $tool not found (tools/install-deps.sh)" >&2; exit 1; }
 done
 
 bin=${STARLIGHT_CONVERT:-}
-if [ -z "$bin" ]; then
+if [ -z "$bin" ] && [ "$REPORT_ONLY" = 1 ]; then
+  bin="$repo/build/converter/starlight-convert"
+elif [ -z "$bin" ]; then
   bin="$repo/build/converter/starlight-convert"
   if [ ! -f "$repo/build/build.ninja" ]; then
     cmake -S "$repo" -B "$repo/build" -G Ninja >/dev/null
@@ -46,7 +53,7 @@ fi
 [ -x "$bin" ] || { echo "convert-bench: no starlight-convert at $bin" >&2; exit 1; }
 
 # --- layers ---------------------------------------------------------------------------------
-for layer in $LAYERS; do
+[ "$REPORT_ONLY" = 1 ] || for layer in $LAYERS; do
   case "$layer" in
     minbase) INCLUDE= bash "$repo/tools/make-rootfs-layer.sh" "$work/minbase" ;;
     large) INCLUDE=$LARGE_INCLUDE bash "$repo/tools/make-rootfs-layer.sh" "$work/large" ;;
@@ -56,28 +63,60 @@ done
 
 # --- timings --------------------------------------------------------------------------------
 q() { printf '%q' "$1"; }
-for layer in $LAYERS; do
+
+# Percentage of all CPUs' time spent idle over the next 2 seconds.
+idle_pct() {
+  local a b i total=0
+  read -ra a </proc/stat
+  sleep 2
+  read -ra b </proc/stat
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  echo $((100 * (b[4] - a[4] + b[5] - a[5]) / (total > 0 ? total : 1)))
+}
+
+# Prints how idle the CPUs are, after waiting up to IDLE_WAIT seconds for >= 90 %.
+wait_idle() {
+  local deadline=$((SECONDS + IDLE_WAIT)) p
+  p=$(idle_pct)
+  while [ "$p" -lt 90 ] && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 5
+    p=$(idle_pct)
+  done
+  [ "$p" -ge 90 ] || echo "convert-bench: warning: CPUs only $p % idle; other processes skew the next timing" >&2
+  echo "$p"
+}
+
+# bench NAME RUNS COMMAND: one hyperfine measurement, in results order.
+bench() {
+  local n idle
+  bench_index=$((bench_index + 1))
+  n=$(printf '%02d' "$bench_index")
+  idle=$(wait_idle)
+  hyperfine --style basic --warmup "$WARMUP" --runs "$2" --export-json "$res/$n.json" -n "$1" "$3" >&2
+  echo "$idle" >"$res/$n.idle"
+}
+
+[ "$REPORT_ONLY" = 1 ] || for layer in $LAYERS; do
   in="$work/$layer/layer.tar.gz"
   res="$work/results/$layer"
   rm -rf "$res"
   mkdir -p "$res"
   cat "$in" >/dev/null  # page cache
   echo "convert-bench: $layer: $(stat -c %s "$in") bytes, timing ($RUNS runs; $SLOW_RUNS for slow commands)" >&2
-  fast=(
-    -n 'zcat | gzip -6' "zcat $(q "$in") | gzip -6 > /dev/null"
-    -n 'zcat | pigz -6' "zcat $(q "$in") | pigz -6 > $(q "$res/pigz6.gz")"
-  )
-  for level in auto 6 9; do
-    fast+=(-n "starlight --level $level"
-      "$(q "$bin") layer $(q "$in") $(q "$res/level-$level.tar.gz") --level $level 2> $(q "$res/level-$level.log")")
-  done
-  fast+=(-n 'starlight inspect --verify' "$(q "$bin") inspect --verify $(q "$res/level-auto.tar.gz") > /dev/null")
-  slow=(
-    -n 'starlight --level 12' "$(q "$bin") layer $(q "$in") $(q "$res/level-12.tar.gz") --level 12 2> $(q "$res/level-12.log")"
-    -n 'starlight --level auto -j 1' "$(q "$bin") layer $(q "$in") $(q "$res/level-auto-j1.tar.gz") --level auto -j 1 2> $(q "$res/level-auto-j1.log")"
-  )
-  hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$res/fast.json" "${fast[@]}" >&2
-  hyperfine --style basic --warmup 0 --runs "$SLOW_RUNS" --export-json "$res/slow.json" "${slow[@]}" >&2
+  bench_index=0
+  conv() {  # conv LEVEL OUT [ARGS...]: the starlight-convert layer command
+    local level=$1 out=$2
+    shift 2
+    echo "$(q "$bin") layer $(q "$in") $(q "$res/$out.tar.gz") --level $level $* 2> $(q "$res/$out.log")"
+  }
+  bench 'zcat | gzip -6' "$RUNS" "zcat $(q "$in") | gzip -6 > /dev/null"
+  bench 'zcat | pigz -6' "$RUNS" "zcat $(q "$in") | pigz -6 > $(q "$res/pigz6.gz")"
+  bench 'starlight --level auto' "$RUNS" "$(conv auto level-auto)"
+  bench 'starlight --level auto -j 1' "$SLOW_RUNS" "$(conv auto level-auto-j1 -j 1)"
+  bench 'starlight --level 6' "$RUNS" "$(conv 6 level-6)"
+  bench 'starlight --level 9' "$RUNS" "$(conv 9 level-9)"
+  bench 'starlight --level 12' "$SLOW_RUNS" "$(conv 12 level-12)"
+  bench 'starlight inspect --verify' "$RUNS" "$(q "$bin") inspect --verify $(q "$res/level-auto.tar.gz") > /dev/null"
   # The converted blob must decompress to the original tar, byte for byte.
   if ! cmp -s <(zcat "$in") <(zcat "$res/level-auto.tar.gz"); then
     echo "convert-bench: $layer: converted blob does not decompress to the original tar" >&2
@@ -91,10 +130,10 @@ estargz_note="ctr-remote not installed: no eStargz comparison."
 if command -v ctr-remote >/dev/null; then
   estargz_note="eStargz skipped: ctr-remote ($(ctr-remote --version 2>/dev/null | awk '{print $NF}')) converts only images held by a running containerd (\`ctr-remote image convert --estargz --oci SRC DST\`); it has no standalone mode for one tar.gz layer. The image-level eStargz comparison is left to a later issue."
 fi
-machine="$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}'), $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM; $(gzip --version | head -1), pigz $(pigz --version 2>&1 | awk '{print $2}'), $(hyperfine --version)"
+machine="$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}'), $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM; $(gzip --version | head -1), pigz $(pigz --version 2>&1 | awk '{print $2}'), $(hyperfine --version); $("$bin" --version 2>/dev/null || echo "starlight-convert ?")"
 
 python3 - "$work" "$machine" "$estargz_note" $LAYERS >"$work/results.md" <<'EOF'
-import json, os, re, sys
+import glob, json, os, re, sys
 
 work, machine, estargz_note, layers = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 
@@ -104,8 +143,9 @@ def mb(n):
 out = [f"Machine: {machine}", ""]
 summary = ["| layer | entries | regular files | tar | tar.gz | ToC (auto) |",
            "|---|---:|---:|---:|---:|---:|"]
-table = ["| layer | tar | tar.gz | tool | time (mean ± sd) | speedup vs `zcat \\| gzip -6` | output | overhead |",
-         "|---|---:|---:|---|---:|---:|---:|---:|"]
+table = ["| layer | tar | tar.gz | tool | time (mean ± sd) | min | CPU (user+sys) | CPUs idle before | "
+         "speedup vs `zcat \\| gzip -6` | output | overhead |",
+         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
 for layer in layers:
     res = os.path.join(work, "results", layer)
     gz = os.path.getsize(os.path.join(work, layer, "layer.tar.gz"))
@@ -115,29 +155,30 @@ for layer in layers:
     m = re.search(r"ToC ([0-9.]+ [kMG]?B)", open(os.path.join(res, "level-auto.log")).read())
     summary.append(f"| {layer} | {len(toc['entries'])} | {regs} | {mb(tar)} | {mb(gz)} | {m.group(1) if m else '?'} |")
     results = []
-    for name in ("fast.json", "slow.json"):
-        results += json.load(open(os.path.join(res, name)))["results"]
+    for f in sorted(glob.glob(os.path.join(res, "[0-9][0-9].json"))):
+        r = json.load(open(f))["results"][0]
+        r["idle"] = open(f[:-len("json")] + "idle").read().strip()
+        results.append(r)
     base = next(r for r in results if r["command"] == "zcat | gzip -6")["mean"]
-    outputs = {
-        "zcat | gzip -6": None,  # to /dev/null; byte-identical to the input (made by gzip -6 -n)
-        "zcat | pigz -6": "pigz6.gz",
-        "starlight inspect --verify": None,
-    }
     for r in results:
         cmd = r["command"]
-        f = outputs.get(cmd, "level-" + cmd.split("--level ")[-1].replace(" -j 1", "-j1") + ".tar.gz")
         if cmd == "zcat | gzip -6":
+            # To /dev/null; the same bytes as the input, which gzip -6 -n made from the same tar.
             size, over = f"{mb(gz)} (= input)", "0 %"
-        elif f is None:
+        elif cmd == "starlight inspect --verify":
             size, over = "–", "–"
         else:
+            f = "pigz6.gz" if "pigz" in cmd else \
+                "level-" + cmd.split("--level ")[1].replace(" -j 1", "-j1") + ".tar.gz"
             n = os.path.getsize(os.path.join(res, f))
             size, over = mb(n), f"{(n - gz) / gz * 100:+.2f} %"
         if len(r["times"]) > 1:
             t = f"{r['mean']:.2f} ± {r['stddev']:.2f} s"
         else:
             t = f"{r['mean']:.2f} s (1 run)"
-        table.append(f"| {layer} | {mb(tar)} | {mb(gz)} | `{cmd}` | {t} | {base / r['mean']:.2f}× | {size} | {over} |")
+        cell = cmd.replace("|", "\\|")  # a pipe inside a table cell, even in a code span
+        table.append(f"| {layer} | {mb(tar)} | {mb(gz)} | `{cell}` | {t} | {r['min']:.2f} s | {r['user'] + r['system']:.2f} s | "
+                     f"{r['idle']} % | {base / r['mean']:.2f}× | {size} | {over} |")
 out += summary + [""] + table + ["", estargz_note]
 print("\n".join(out))
 EOF
