@@ -55,7 +55,7 @@ fi
 # --- layers ---------------------------------------------------------------------------------
 [ "$REPORT_ONLY" = 1 ] || for layer in $LAYERS; do
   case "$layer" in
-    minbase) INCLUDE= bash "$repo/tools/make-rootfs-layer.sh" "$work/minbase" ;;
+    minbase) INCLUDE='' bash "$repo/tools/make-rootfs-layer.sh" "$work/minbase" ;;
     large) INCLUDE=$LARGE_INCLUDE bash "$repo/tools/make-rootfs-layer.sh" "$work/large" ;;
     *) echo "convert-bench: unknown layer $layer (minbase, large)" >&2; exit 1 ;;
   esac
@@ -132,6 +132,7 @@ if command -v ctr-remote >/dev/null; then
 fi
 machine="$(lscpu | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}'), $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM; $(gzip --version | head -1), pigz $(pigz --version 2>&1 | awk '{print $2}'), $(hyperfine --version); $("$bin" --version 2>/dev/null || echo "starlight-convert ?")"
 
+# shellcheck disable=SC2086  # LAYERS is a word list
 python3 - "$work" "$machine" "$estargz_note" $LAYERS >"$work/results.md" <<'EOF'
 import glob, json, os, re, sys
 
