@@ -27,7 +27,8 @@ void CloseFrom(int lowest) {
 
 }  // namespace
 
-Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
+Result<pid_t> SpawnWithFds(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd,
+                           const SpawnOptions& options) {
   if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
     return Status::InvalidArgument("spawn: argv[0] must be an absolute path");
   }
@@ -48,13 +49,6 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& op
   envp.push_back(nullptr);
   int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (in < 0) return Status::FromErrno("open /dev/null", errno);
-  const std::string& out_path = options.output_path.empty() ? "/dev/null" : options.output_path;
-  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (out < 0) {
-    int err = errno;
-    ::close(in);
-    return Status::FromErrno("open " + out_path, err);
-  }
   const char* cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -62,7 +56,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& op
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(126);  // the parent died before prctl took effect
-    if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) ::_exit(126);
+    if (::dup2(in, 0) < 0 || ::dup2(stdout_fd, 1) < 0 || ::dup2(stderr_fd, 2) < 0) ::_exit(126);
     CloseFrom(3);
     if (cwd != nullptr && ::chdir(cwd) != 0) ::_exit(126);
     // Signals blocked or ignored by the test process must not be inherited.
@@ -77,9 +71,17 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& op
   }
   int fork_errno = errno;
   ::close(in);
-  ::close(out);
   if (pid < 0) return Status::FromErrno("fork", fork_errno);
   ::setpgid(pid, pid);  // also here, so that the group exists whichever side runs first
+  return pid;
+}
+
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
+  const std::string& out_path = options.output_path.empty() ? "/dev/null" : options.output_path;
+  int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0) return Status::FromErrno("open " + out_path, errno);
+  auto pid = SpawnWithFds(argv, out, out, options);
+  ::close(out);
   return pid;
 }
 

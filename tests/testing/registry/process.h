@@ -26,6 +26,11 @@ struct SpawnOptions {
 // a thread that outlives them (gtest's main thread does).
 Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOptions& options);
 
+// The same as Spawn, with the child's stdout and stderr on the given descriptors (which stay
+// open in the caller; options.output_path is ignored). For callers that capture the two apart.
+Result<pid_t> SpawnWithFds(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd,
+                           const SpawnOptions& options);
+
 // True while `pid` (a child of ours) has not exited. Does not reap it.
 bool Alive(pid_t pid);
 

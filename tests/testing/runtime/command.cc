@@ -1,10 +1,10 @@
 #include "tests/testing/runtime/command.h"
 
+#include "tests/testing/registry/process.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,18 +14,8 @@
 #include <sstream>
 #include <thread>
 
-extern char** environ;
-
 namespace starlight::testing {
 namespace {
-
-void CloseFrom(int lowest) {
-#ifdef SYS_close_range
-  if (::syscall(SYS_close_range, static_cast<unsigned>(lowest), ~0U, 0) == 0) return;
-#endif
-  long max = ::sysconf(_SC_OPEN_MAX);
-  for (int fd = lowest; fd < (max > 0 ? max : 1024); ++fd) ::close(fd);
-}
 
 // An unlinked temporary file: nothing is left behind whatever happens to the test.
 class AnonymousFile {
@@ -122,47 +112,12 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
   AnonymousFile out, err;
   SL_RETURN_IF_ERROR(out.Create());
   SL_RETURN_IF_ERROR(err.Create());
-  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (in < 0) return Status::FromErrno("open /dev/null", errno);
-  // Everything the child needs is prepared before fork: the test process may have threads, so
-  // only async-signal-safe calls run between fork and exec.
-  std::vector<char*> args;
-  args.push_back(program.data());
-  for (size_t i = 1; i < argv.size(); ++i) args.push_back(const_cast<char*>(argv[i].c_str()));
-  args.push_back(nullptr);
-  std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; ++e) {
-    bool drop = false;
-    for (const auto& prefix : options.drop_env_prefixes) {
-      drop |= std::strncmp(*e, prefix.c_str(), prefix.size()) == 0;
-    }
-    if (!drop) envp.push_back(*e);
-  }
-  envp.push_back(nullptr);
-  const char* cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
-  int out_fd = out.fd(), err_fd = err.fd();
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(126);
-    if (::dup2(in, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) ::_exit(126);
-    CloseFrom(3);
-    if (cwd != nullptr && ::chdir(cwd) != 0) ::_exit(126);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execve(args[0], args.data(), envp.data());
-    static constexpr char kMsg[] = "RunCommand: execve failed\n";
-    [[maybe_unused]] ssize_t n = ::write(2, kMsg, sizeof(kMsg) - 1);
-    ::_exit(127);
-  }
-  int fork_errno = errno;
-  ::close(in);
-  if (pid < 0) return Status::FromErrno("fork", fork_errno);
-  ::setpgid(pid, pid);
+  std::vector<std::string> args = argv;
+  args[0] = program;
+  process::SpawnOptions spawn;
+  spawn.cwd = options.cwd;
+  spawn.drop_env_prefixes = options.drop_env_prefixes;
+  SL_ASSIGN_OR_RETURN(pid_t pid, process::SpawnWithFds(args, out.fd(), err.fd(), spawn));
 
   auto deadline = std::chrono::steady_clock::now() + options.timeout;
   auto pause = std::chrono::milliseconds(1);
