@@ -83,6 +83,11 @@ class [[nodiscard]] Result {
   T&& value() && { assert(ok()); return std::move(*value_); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
+  // The same result, with `context` prepended to the message of an error.
+  Result WithContext(std::string_view context) && {
+    if (ok()) return std::move(*this);
+    return status_.WithContext(context);
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 

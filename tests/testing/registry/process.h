@@ -45,4 +45,8 @@ Result<int> Run(const std::vector<std::string>& argv, const SpawnOptions& option
 // The last `max_bytes` of a file (cut at a line start when possible); "" when unreadable.
 std::string TailOfFile(const std::string& path, size_t max_bytes = 2048);
 
+// A loopback port that was free a moment ago (bind 127.0.0.1:0, read it back, close). Another
+// process may take it before the caller binds it: callers retry on "address in use".
+Result<int> PickFreePort();
+
 }  // namespace starlight::testing::process

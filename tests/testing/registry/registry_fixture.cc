@@ -42,26 +42,6 @@ Status WriteTextFile(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
-// A port that was free a moment ago (bind port 0, read it back, close). Another process may
-// take it before the registry binds it: callers retry.
-Result<int> PickFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::FromErrno("socket", errno);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::FromErrno("binding 127.0.0.1:0", err);
-  }
-  ::close(fd);
-  return static_cast<int>(ntohs(addr.sin_port));
-}
-
 // An htpasswd line with a bcrypt hash (libxcrypt's $2b$, which docker-registry's Go bcrypt
 // accepts), at the minimum cost: the registry checks it on every request.
 Result<std::string> HtpasswdLine(const std::string& user, const std::string& password) {
@@ -295,7 +275,7 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::Start(const RegistryOp
   SL_RETURN_IF_ERROR(impl->PrepareFiles().WithContext("registry fixture"));
   Status last;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
-    SL_ASSIGN_OR_RETURN(impl->port, PickFreePort());
+    SL_ASSIGN_OR_RETURN(impl->port, process::PickFreePort());
     bool port_taken = false;
     last = impl->LaunchOnce(&port_taken);
     if (last.ok()) return std::unique_ptr<RegistryFixture>(new RegistryFixture(std::move(impl)));

@@ -103,6 +103,8 @@ Status CheckRelativePath(const std::string& path) {
   return Status::Ok();
 }
 
+Result<TestImageLayer> GzipLayer(const std::string& tar_bytes, const std::string& work);
+
 // One layer: files staged under `work`/root, tarred deterministically, gzipped without name
 // or time in the header.
 Result<TestImageLayer> BuildLayer(const std::map<std::string, std::string>& files,
@@ -120,7 +122,6 @@ Result<TestImageLayer> BuildLayer(const std::map<std::string, std::string>& file
   std::sort(top.begin(), top.end());
   if (top.empty()) return Status::InvalidArgument("test image layer without files");
   SL_ASSIGN_OR_RETURN(std::string tar, Which("tar"));
-  SL_ASSIGN_OR_RETURN(std::string gzip, Which("gzip"));
   std::string tar_path = work + "/layer.tar";
   std::vector<std::string> argv = {tar,
                                    "--sort=name",
@@ -138,7 +139,19 @@ Result<TestImageLayer> BuildLayer(const std::map<std::string, std::string>& file
   std::string log = work + "/tools.log";
   SL_RETURN_IF_ERROR(RunTool(argv, log));
   SL_ASSIGN_OR_RETURN(std::string tar_bytes, ReadWholeFile(tar_path));
-  SL_RETURN_IF_ERROR(RunTool({gzip, "-n", "-9", tar_path}, log));
+  return GzipLayer(tar_bytes, work);
+}
+
+// A layer from its tar bytes: gzip -n -9, digests.
+Result<TestImageLayer> GzipLayer(const std::string& tar_bytes, const std::string& work) {
+  std::error_code ec;
+  fs::create_directories(work, ec);
+  if (ec) return Status::IoError("creating " + work + ": " + ec.message());
+  SL_ASSIGN_OR_RETURN(std::string gzip, Which("gzip"));
+  std::string tar_path = work + "/layer.tar";
+  std::string log = work + "/tools.log";
+  if (!fs::exists(tar_path)) SL_RETURN_IF_ERROR(WriteWholeFile(tar_path, tar_bytes));
+  SL_RETURN_IF_ERROR(RunTool({gzip, "-n", "-9", "-f", tar_path}, log));
   TestImageLayer layer;
   SL_ASSIGN_OR_RETURN(layer.blob, ReadWholeFile(tar_path + ".gz"));
   layer.diff_id = digest::Sha256Of(tar_bytes).ToString();
@@ -156,6 +169,7 @@ Status WriteBlob(const std::string& layout, const std::string& digest, std::stri
 Result<TestImage> WriteTestOciLayout(const std::string& dir, const std::string& tag,
                                      const TestImageOptions& options) {
   std::vector<std::map<std::string, std::string>> layers = options.layers;
+  if (!options.layer_tars.empty()) layers.assign(options.layer_tars.size(), {});
   if (layers.empty()) {
     std::string data;
     for (int i = 0; i < 4096; ++i) data += static_cast<char>((i * 131 + 7) % 251);
@@ -167,8 +181,10 @@ Result<TestImage> WriteTestOciLayout(const std::string& dir, const std::string& 
   TestImage image;
   json diff_ids = json::array(), history = json::array(), layer_descs = json::array();
   for (size_t i = 0; i < layers.size(); ++i) {
-    SL_ASSIGN_OR_RETURN(TestImageLayer layer,
-                        BuildLayer(layers[i], work.path() + "/layer" + std::to_string(i)));
+    std::string layer_work = work.path() + "/layer" + std::to_string(i);
+    SL_ASSIGN_OR_RETURN(TestImageLayer layer, options.layer_tars.empty()
+                                                  ? BuildLayer(layers[i], layer_work)
+                                                  : GzipLayer(options.layer_tars[i], layer_work));
     diff_ids.push_back(layer.diff_id);
     history.push_back({{"created", "1970-01-01T00:00:00Z"},
                        {"created_by", "starlight test layer " + std::to_string(i)}});

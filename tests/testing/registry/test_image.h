@@ -19,6 +19,9 @@ struct TestImageOptions {
   // Empty: a single layer with opt/starlight-test/{hello.txt,data.bin}. Keep files out of
   // bin/ lib/ (merged-/usr images break when a layer makes them real directories).
   std::vector<std::map<std::string, std::string>> layers;
+  // Alternatively, the uncompressed tar stream of each layer (e.g. from TarBuilder, for
+  // whiteouts and hard links); when not empty, `layers` is ignored.
+  std::vector<std::string> layer_tars;
   // Push as Docker schema 2 (skopeo --format v2s2) instead of keeping the OCI manifest.
   bool docker_schema2 = false;
 };
