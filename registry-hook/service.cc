@@ -48,6 +48,8 @@ std::string Describe(const Event& e) {
 }
 
 constexpr int kTagRetries = 4;
+// Event id of manual ingestions (IngestAndWait): no registry race to wait for.
+constexpr char kManualEventId[] = "manual";
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -279,8 +281,20 @@ struct HookService::Impl {
       SL_ASSIGN_OR_RETURN(*report, ingester.Ingest(e.repository, e.digest, batch));
       return Status::Ok();
     }
-    auto r = ingester.Ingest(e.repository, e.tag, batch);
+    // Each attempt writes into a fresh batch, so a failed one leaves nothing behind.
+    auto attempt = [&](dirdb::WriteBatch* b) { return ingester.Ingest(e.repository, e.tag, b); };
+    dirdb::WriteBatch tagged;
+    auto r = attempt(&tagged);
+    // docker-registry announces a manifest push before it links the tag: right after the
+    // event the tag may not be readable for a few milliseconds. Poll briefly here, then leave
+    // it to the queue's retries before believing the tag gone.
+    for (int i = 0; i < 20 && !r.ok() && r.status().code() == Code::kNotFound && attempts == 0 && e.id != kManualEventId; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      tagged = dirdb::WriteBatch();
+      r = attempt(&tagged);
+    }
     if (r.ok()) {
+      *batch = std::move(tagged);  // REQUIRES (Process): `batch` was empty
       *report = std::move(*r);
       if (!e.digest.empty() && e.digest != report->digest.ToString()) {
         // The tag moved on since the event; the pushed manifest is still worth knowing.
@@ -290,9 +304,7 @@ struct HookService::Impl {
       return Status::Ok();
     }
     if (r.status().code() != Code::kNotFound) return r.status();
-    // docker-registry announces a manifest push before it links the tag: right after the
-    // event the tag may not be readable yet. Give it a few retries before believing it gone.
-    if (attempts < kTagRetries) return Status::Unavailable("tag not visible in the registry yet");
+    if (attempts < kTagRetries && e.id != kManualEventId) return Status::Unavailable("tag not visible in the registry yet");
     log::Info("hook: " + Describe(e) + ": the registry no longer has the tag (" + r.status().ToString() + ")");
     // The tag is gone from the registry: forget it, keep the pushed manifest by digest.
     SL_ASSIGN_OR_RETURN(auto removed, ingester.Untag(e.repository, e.tag, "", batch));
@@ -427,10 +439,22 @@ std::vector<ManualResult> HookService::IngestAndWait(const std::vector<std::pair
     e.action = "push";
     e.repository = repo;
     (ref.rfind("sha256:", 0) == 0 ? e.digest : e.tag) = ref;
-    e.id = "manual";
+    e.id = kManualEventId;
+    // What the queue cannot read back after a restart is refused now.
+    Status valid = Status::Ok();
+    if (!DecodeQueuedEvent(EncodeQueuedEvent(e)).ok()) {
+      valid = Status::InvalidArgument("'" + repo + "' '" + ref + "' is not a valid reference");
+    }
     events.push_back(e);
     waiters.push_back(std::make_shared<Waiter>());
-    out.push_back({repo, ref, Status::Ok(), {}});
+    out.push_back({repo, ref, valid, {}});
+  }
+  for (const auto& r : out) {
+    if (r.status.ok()) continue;
+    for (auto& o : out) {
+      if (o.status.ok()) o.status = Status::FailedPrecondition("not queued: another reference is invalid");
+    }
+    return out;
   }
   auto queued = impl_->Queue(events, waiters);
   if (!queued.ok()) {

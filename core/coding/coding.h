@@ -47,4 +47,8 @@ class Decoder {
   std::string_view in_;
 };
 
+// True if `s` is well-formed UTF-8 by the lead-byte structure (JSON views print such strings
+// as they are and others base64-encoded).
+bool IsValidUtf8(std::string_view s);
+
 }  // namespace starlight::coding

@@ -514,24 +514,10 @@ namespace {
 
 using nlohmann::ordered_json;
 
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<uint8_t>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<uint8_t>(s[i + k]) & 0xc0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 // As the ToC's JSON view: invalid UTF-8 gets U+FFFD replacements plus an exact base64 twin.
 void PutString(ordered_json& j, const std::string& key, const std::string& value) {
   j[key] = value;
-  if (!ValidUtf8(value)) j[key + "_base64"] = coding::Base64Encode(value);
+  if (!coding::IsValidUtf8(value)) j[key + "_base64"] = coding::Base64Encode(value);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/coding/base64.h"
+#include "core/coding/coding.h"
 #include "core/toc/toc.h"
 
 namespace starlight::toc {
@@ -13,23 +14,9 @@ namespace {
 
 using nlohmann::ordered_json;
 
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<uint8_t>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<uint8_t>(s[i + k]) & 0xc0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 void PutString(ordered_json& j, const char* key, const std::string& value) {
   j[key] = value;
-  if (!ValidUtf8(value)) j[std::string(key) + "_base64"] = coding::Base64Encode(value);
+  if (!coding::IsValidUtf8(value)) j[std::string(key) + "_base64"] = coding::Base64Encode(value);
 }
 
 }  // namespace
@@ -70,7 +57,7 @@ std::string TocToJson(const Toc& toc, const JsonOptions& options) {
     if (m.type == tar::EntryType::kOther) j["typeflag"] = std::string(1, m.typeflag);
     if (!m.xattrs.empty()) {
       ordered_json x = ordered_json::object();
-      for (const auto& [k, v] : m.xattrs) x[ValidUtf8(k) ? k : coding::Base64Encode(k)] = coding::Base64Encode(v);
+      for (const auto& [k, v] : m.xattrs) x[coding::IsValidUtf8(k) ? k : coding::Base64Encode(k)] = coding::Base64Encode(v);
       j["xattrs_base64"] = std::move(x);
     }
     if (m.sparse) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "tests/format-spec/vector_files.h"
 #include "core/digest/digest.h"
 #include "core/dirdb/dirdb.h"
 #include "core/dirdb/encoding.h"
@@ -14,34 +15,13 @@
 namespace starlight::dirdb {
 namespace {
 
+using testing::Hex;
+using testing::Unhex;
+
 namespace enc = encoding;
 using digest::Sha256Of;
 
-const std::string kDir = std::string(SL_VECTORS_DIR) + "/directory-db/";
-
-std::string ReadVector(const std::string& name) {
-  auto r = io::ReadFileToString(kDir + name);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return r.ok() ? *r : std::string();
-}
-
-std::string Unhex(std::string_view hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
-
-std::string Hex(std::string_view s) {
-  static const char* k = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(k[c >> 4]);
-    out.push_back(k[c & 15]);
-  }
-  return out;
-}
+std::string ReadVector(const std::string& name) { return testing::ReadVectorFile("directory-db", name); }
 
 struct Vector {
   std::string family, key, value, message;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/format-spec/vector_files.h"
 #include "core/coding/base64.h"
 #include "core/digest/digest.h"
 #include "core/flatten/flatten.h"
@@ -18,24 +19,12 @@
 namespace starlight {
 namespace {
 
+using testing::Hex;
+using testing::Unhex;
+
 using nlohmann::json;
 
-const std::string kDir = std::string(SL_VECTORS_DIR) + "/merged-tree/";
-
-std::string ReadVector(const std::string& name) {
-  auto r = io::ReadFileToString(kDir + name);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return r.ok() ? *r : std::string();
-}
-
-std::string Unhex(std::string hex) {
-  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  }
-  return out;
-}
+std::string ReadVector(const std::string& name) { return testing::ReadVectorFile("merged-tree", name); }
 
 tar::EntryType TypeOf(const std::string& name) {
   static const std::map<std::string, tar::EntryType> kTypes = {

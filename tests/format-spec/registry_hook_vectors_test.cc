@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/format-spec/vector_files.h"
 #include "core/io/writer.h"
 #include "registry-hook/events.h"
 
@@ -16,13 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kDir = std::string(SL_VECTORS_DIR) + "/registry-hook/";
-
-std::string ReadVector(const std::string& name) {
-  auto r = io::ReadFileToString(kDir + name);
-  EXPECT_TRUE(r.ok()) << name << ": " << r.status().ToString();
-  return r.ok() ? *r : std::string();
-}
+std::string ReadVector(const std::string& name) { return testing::ReadVectorFile("registry-hook", name); }
 
 const json& Expected() {
   static const json kExpected = json::parse(ReadVector("expected.json"), nullptr, false);

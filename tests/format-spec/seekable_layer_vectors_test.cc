@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "tests/format-spec/vector_files.h"
 #include "core/gzip/gzip.h"
 #include "core/io/reader.h"
 #include "core/io/writer.h"
@@ -16,32 +17,10 @@
 namespace starlight {
 namespace {
 
-const std::string kDir = std::string(SL_VECTORS_DIR) + "/seekable-layer/";
+using testing::Hex;
+using testing::Unhex;
 
-std::string ReadVector(const std::string& name) {
-  auto r = io::ReadFileToString(kDir + name);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return r.ok() ? *r : std::string();
-}
-
-std::string Unhex(std::string hex) {
-  while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  }
-  return out;
-}
-
-std::string Hex(std::string_view s) {
-  static const char* k = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(k[c >> 4]);
-    out.push_back(k[c & 15]);
-  }
-  return out;
-}
+std::string ReadVector(const std::string& name) { return testing::ReadVectorFile("seekable-layer", name); }
 
 std::map<std::string, std::string> Sums() {
   std::map<std::string, std::string> m;

@@ -42,27 +42,7 @@ pids+=($!)
 for _ in $(seq 50); do curl -fs "http://$reg/v2/" >/dev/null && break; sleep 0.1; done
 
 # The sample image as an OCI layout (one layer: the minbase rootfs), pushed with skopeo.
-python3 - "$work/oci" "$layer" <<'PY'
-import gzip, hashlib, json, os, sys
-d, layer_path = sys.argv[1], sys.argv[2]
-os.makedirs(d + "/blobs/sha256")
-def put(b):
-    h = hashlib.sha256(b).hexdigest()
-    open(f"{d}/blobs/sha256/{h}", "wb").write(b)
-    return "sha256:" + h, len(b)
-layer = open(layer_path, "rb").read()
-diff = "sha256:" + hashlib.sha256(gzip.decompress(layer)).hexdigest()
-ld, ls = put(layer)
-cd, cs = put(json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-                         "rootfs": {"type": "layers", "diff_ids": [diff]}}).encode())
-md, ms = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
-    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ls}]}).encode())
-open(d + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
-open(d + "/index.json", "w").write(json.dumps({"schemaVersion": 2, "manifests": [{"mediaType":
-    "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
-    "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}))
-PY
+python3 "$root/tools/make-oci-layout.py" "$work/oci" v1 "$layer"
 skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$work/oci:v1" "docker://$reg/bench/debian:v1"
 
 # containerd for ctr-remote, all state under $work/ctd.
