@@ -2,7 +2,6 @@
 
 #include <map>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "core/flatten/flatten.h"
@@ -17,9 +16,12 @@ std::string Short(const digest::Digest& d) { return d.ToString().substr(0, 19); 
 
 std::string Human(uint64_t n) {
   char buf[32];
-  if (n >= 1000000) std::snprintf(buf, sizeof buf, "%.2f MB", n / 1e6);
-  else if (n >= 1000) std::snprintf(buf, sizeof buf, "%.1f kB", n / 1e3);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
+  if (n >= 1000000)
+    std::snprintf(buf, sizeof buf, "%.2f MB", n / 1e6);
+  else if (n >= 1000)
+    std::snprintf(buf, sizeof buf, "%.1f kB", n / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
   return buf;
 }
 
@@ -47,7 +49,8 @@ class TocCache {
     auto it = cache_.find(d);
     if (it == cache_.end()) {
       SL_ASSIGN_OR_RETURN(auto rec, db_->GetLayer(d));
-      if (!rec) return Status::Corruption("layer " + d.ToString() + " is referenced but not stored");
+      if (!rec)
+        return Status::Corruption("layer " + d.ToString() + " is referenced but not stored");
       Entry e;
       e.record = std::move(*rec);
       if (e.record.seekable) {
@@ -69,7 +72,8 @@ class TocCache {
   std::map<digest::Digest, Entry> cache_;
 };
 
-Result<std::vector<digest::Digest>> PlatformImages(dirdb::DirectoryDb* db, const digest::Digest& d, bool is_index) {
+Result<std::vector<digest::Digest>> PlatformImages(dirdb::DirectoryDb* db, const digest::Digest& d,
+                                                   bool is_index) {
   if (!is_index) return std::vector<digest::Digest>{d};
   SL_ASSIGN_OR_RETURN(auto idx, db->GetIndex(d));
   if (!idx) return Status::Corruption("index " + d.ToString() + " is tagged but not stored");
@@ -128,10 +132,19 @@ TreeCounts Count(const flatten::MergedTree& tree, const std::vector<const toc::T
       continue;
     }
     switch (r.entry->meta.type) {
-      case tar::EntryType::kDirectory: ++c.dirs; break;
-      case tar::EntryType::kRegular: ++c.files; c.bytes += r.entry->meta.size; break;
-      case tar::EntryType::kSymlink: ++c.symlinks; break;
-      default: ++c.other; break;
+      case tar::EntryType::kDirectory:
+        ++c.dirs;
+        break;
+      case tar::EntryType::kRegular:
+        ++c.files;
+        c.bytes += r.entry->meta.size;
+        break;
+      case tar::EntryType::kSymlink:
+        ++c.symlinks;
+        break;
+      default:
+        ++c.other;
+        break;
     }
   }
   return c;
@@ -144,9 +157,11 @@ Result<RepoRef> ParseRepoRef(const std::string& s, const std::string& upstream) 
   size_t slash = rest.find('/');
   if (slash != std::string::npos) {
     std::string first = rest.substr(0, slash);
-    if (first.find('.') != std::string::npos || first.find(':') != std::string::npos || first == "localhost") {
+    if (first.find('.') != std::string::npos || first.find(':') != std::string::npos ||
+        first == "localhost") {
       if (first != upstream) {
-        return Status::InvalidArgument("'" + s + "' names registry " + first + ", but this proxy serves " +
+        return Status::InvalidArgument("'" + s + "' names registry " + first +
+                                       ", but this proxy serves " +
                                        (upstream.empty() ? "no registry" : upstream));
       }
       rest = rest.substr(slash + 1);
@@ -171,16 +186,20 @@ Result<RepoRef> ParseRepoRef(const std::string& s, const std::string& upstream) 
   }
   r.repository = rest;
   if (r.reference.rfind("sha256:", 0) != 0) {
-    bool ok = r.reference.size() <= 128 && (std::isalnum(static_cast<unsigned char>(r.reference[0])) || r.reference[0] == '_');
+    bool ok = r.reference.size() <= 128 &&
+              (std::isalnum(static_cast<unsigned char>(r.reference[0])) || r.reference[0] == '_');
     for (char c : r.reference) {
       ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
     }
-    if (!ok) return Status::InvalidArgument("'" + s + "': a tag is [A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
+    if (!ok)
+      return Status::InvalidArgument("'" + s + "': a tag is [A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
   }
-  if (r.repository.empty() || r.reference.empty()) return Status::InvalidArgument("'" + s + "' is not repo[:tag|@digest]");
+  if (r.repository.empty() || r.reference.empty())
+    return Status::InvalidArgument("'" + s + "' is not repo[:tag|@digest]");
   for (char c : r.repository) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '/' || c == '.' || c == '_' || c == '-')) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' ||
+          c == '-')) {
       return Status::InvalidArgument("'" + s + "': repository names are lowercase [a-z0-9._-/]");
     }
   }
@@ -196,8 +215,8 @@ Result<std::string> RenderImages(dirdb::DirectoryDb* db, bool json) {
   ordered_json out = ordered_json::array();
   std::string text;
   char line[512];
-  std::snprintf(line, sizeof line, "%-40s %-19s %-8s %-22s %6s %-8s %8s\n", "IMAGE", "DIGEST", "KIND", "PLATFORMS",
-                "LAYERS", "SEEKABLE", "FILES");
+  std::snprintf(line, sizeof line, "%-40s %-19s %-8s %-22s %6s %-8s %8s\n", "IMAGE", "DIGEST",
+                "KIND", "PLATFORMS", "LAYERS", "SEEKABLE", "ENTRIES");
   text += line;
   for (const auto& t : tags) {
     SL_ASSIGN_OR_RETURN(ImageSummary s, Summarize(db, t.digest, t.is_index));
@@ -211,12 +230,13 @@ Result<std::string> RenderImages(dirdb::DirectoryDb* db, bool json) {
                      {"layers", s.layers},
                      {"seekable", s.seekable},
                      {"complete", s.complete},
-                     {"files", s.files},
+                     {"entries", s.files},
                      {"updated_at", t.updated_at}});
     } else {
       std::snprintf(line, sizeof line, "%-40s %-19s %-8s %-22s %6zu %-8s %8llu\n", name.c_str(),
-                    Short(t.digest).c_str(), t.is_index ? "index" : "manifest", Join(s.platforms, ",").c_str(),
-                    s.layers, s.seekable ? "yes" : "NO", static_cast<unsigned long long>(s.files));
+                    Short(t.digest).c_str(), t.is_index ? "index" : "manifest",
+                    Join(s.platforms, ",").c_str(), s.layers, s.seekable ? "yes" : "NO",
+                    static_cast<unsigned long long>(s.files));
       text += line;
     }
   }
@@ -235,11 +255,14 @@ Result<std::string> RenderShow(dirdb::DirectoryDb* db, const RepoRef& ref, bool 
     is_index = idx.has_value();
     if (!is_index) {
       SL_ASSIGN_OR_RETURN(auto img, db->GetImage(top));
-      if (!img) return Status::NotFound(ref.repository + "@" + ref.reference + " is not in the directory DB");
+      if (!img)
+        return Status::NotFound(ref.repository + "@" + ref.reference +
+                                " is not in the directory DB");
     }
   } else {
     SL_ASSIGN_OR_RETURN(auto t, db->GetTag(ref.repository, ref.reference));
-    if (!t) return Status::NotFound(ref.repository + ":" + ref.reference + " is not in the directory DB");
+    if (!t)
+      return Status::NotFound(ref.repository + ":" + ref.reference + " is not in the directory DB");
     top = t->digest;
     is_index = t->is_index;
     tag = t->tag;
@@ -249,7 +272,8 @@ Result<std::string> RenderShow(dirdb::DirectoryDb* db, const RepoRef& ref, bool 
   out["reference"] = ref.reference;
   out["digest"] = top.ToString();
   out["kind"] = is_index ? "index" : "manifest";
-  std::string text = ref.repository + (tag.empty() ? "@" + top.ToString() : ":" + tag + "  " + top.ToString()) +
+  std::string text = ref.repository +
+                     (tag.empty() ? "@" + top.ToString() : ":" + tag + "  " + top.ToString()) +
                      (is_index ? "  (index)" : "") + "\n";
   if (is_index) {
     SL_ASSIGN_OR_RETURN(auto idx, db->GetIndex(top));
@@ -272,6 +296,7 @@ Result<std::string> RenderShow(dirdb::DirectoryDb* db, const RepoRef& ref, bool 
     ji["media_type"] = img->media_type;
     ji["config_digest"] = img->config_digest.ToString();
     ji["seekable"] = img->seekable;
+    ji["reason"] = img->reason;
     ji["manifest"] = ParseOrString(img->manifest);
     ji["config"] = ParseOrString(img->config);
     text += "platform " + img->platform + "  manifest " + d.ToString() + "  " +
@@ -292,14 +317,15 @@ Result<std::string> RenderShow(dirdb::DirectoryDb* db, const RepoRef& ref, bool 
                         {"fetched_bytes", rec.fetched_bytes}};
       char line[512];
       if (rec.seekable) {
-        l["toc"] = ordered_json::parse(toc::TocToJson(*t));
-        std::snprintf(line, sizeof line, "  layer %zu %s %10s  seekable  %6zu entries  ToC %s, fetched %s (%.2f %%)\n",
+        if (json) l["toc"] = ordered_json::parse(toc::TocToJson(*t));
+        std::snprintf(line, sizeof line,
+                      "  layer %zu %s %10s  seekable  %6zu entries  ToC %s, fetched %s (%.2f %%)\n",
                       i, Short(rec.digest).c_str(), Human(rec.size).c_str(), t->entries.size(),
                       Human(rec.toc.size()).c_str(), Human(rec.fetched_bytes).c_str(),
                       rec.size ? 100.0 * rec.fetched_bytes / rec.size : 0.0);
       } else {
-        std::snprintf(line, sizeof line, "  layer %zu %s %10s  NOT seekable: %s\n", i, Short(rec.digest).c_str(),
-                      Human(rec.size).c_str(), rec.reason.c_str());
+        std::snprintf(line, sizeof line, "  layer %zu %s %10s  NOT seekable: %s\n", i,
+                      Short(rec.digest).c_str(), Human(rec.size).c_str(), rec.reason.c_str());
       }
       text += line;
       jl.push_back(std::move(l));
@@ -309,13 +335,14 @@ Result<std::string> RenderShow(dirdb::DirectoryDb* db, const RepoRef& ref, bool 
       SL_ASSIGN_OR_RETURN(flatten::MergedTree tree, flatten::DecodeMergedTree(img->merged, tocs));
       TreeCounts c = Count(tree, tocs);
       ji["merged_bytes"] = img->merged.size();
-      ji["merged"] = ordered_json::parse(flatten::MergedTreeToJson(tree, tocs));
-      text += "  merged tree: " + std::to_string(tree.nodes.size()) + " entries (" + std::to_string(c.dirs) +
-              " directories, " + std::to_string(c.files) + " files, " + std::to_string(c.symlinks) +
-              " symlinks, " + std::to_string(c.hardlinks) + " hard links, " + std::to_string(c.other) +
-              " other), " + Human(c.bytes) + " of file content, stored in " + Human(img->merged.size()) + "\n";
+      if (json) ji["merged"] = ordered_json::parse(flatten::MergedTreeToJson(tree, tocs));
+      text += "  merged tree: " + std::to_string(tree.nodes.size()) + " entries (" +
+              std::to_string(c.dirs) + " directories, " + std::to_string(c.files) + " files, " +
+              std::to_string(c.symlinks) + " symlinks, " + std::to_string(c.hardlinks) +
+              " hard links, " + std::to_string(c.other) + " other), " + Human(c.bytes) +
+              " of file content, stored in " + Human(img->merged.size()) + "\n";
     } else {
-      text += "  no merged tree: not every layer is seekable\n";
+      text += "  no merged tree: " + img->reason + "\n";
     }
     jimages.push_back(std::move(ji));
   }
@@ -327,17 +354,23 @@ Result<std::string> RenderShow(dirdb::DirectoryDb* db, const RepoRef& ref, bool 
 Result<std::string> RenderStats(dirdb::DirectoryDb* db, bool json) {
   SL_ASSIGN_OR_RETURN(dirdb::DbStats s, db->Stats());
   if (json) {
-    ordered_json j = {{"layers", s.layers},           {"seekable_layers", s.seekable_layers},
-                      {"images", s.images},           {"indexes", s.indexes},
-                      {"tags", s.tags},               {"rank_paths", s.rank_paths},
-                      {"queued_events", s.queued_events}, {"toc_bytes", s.toc_bytes},
-                      {"merged_bytes", s.merged_bytes}, {"disk_bytes", s.disk_bytes}};
+    ordered_json j = {{"layers", s.layers},
+                      {"seekable_layers", s.seekable_layers},
+                      {"images", s.images},
+                      {"indexes", s.indexes},
+                      {"tags", s.tags},
+                      {"rank_paths", s.rank_paths},
+                      {"queued_events", s.queued_events},
+                      {"toc_bytes", s.toc_bytes},
+                      {"merged_bytes", s.merged_bytes},
+                      {"disk_bytes", s.disk_bytes}};
     return j.dump(2) + "\n";
   }
   std::string t;
-  t += "layers:         " + std::to_string(s.layers) + " (" + std::to_string(s.seekable_layers) + " seekable)\n";
-  t += "images:         " + std::to_string(s.images) + " platform manifests, " + std::to_string(s.indexes) +
-       " indexes\n";
+  t += "layers:         " + std::to_string(s.layers) + " (" + std::to_string(s.seekable_layers) +
+       " seekable)\n";
+  t += "images:         " + std::to_string(s.images) + " platform manifests, " +
+       std::to_string(s.indexes) + " indexes\n";
   t += "tags:           " + std::to_string(s.tags) + "\n";
   t += "ranked paths:   " + std::to_string(s.rank_paths) + "\n";
   t += "queued events:  " + std::to_string(s.queued_events) + "\n";

@@ -5,11 +5,13 @@
 //   ingest REF...      manual ingestion: through the running proxy's admin API when one holds
 //                      the DB, otherwise directly on the DB
 //   db images|show|stats   inspection (same choice of path)
+#include <pthread.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "converter/image.h"
@@ -66,7 +68,9 @@ Result<registry::ClientOptions> RegistryOptions(const Options& o) {
   return c;
 }
 
-std::string AdminToken(const Options& o) { return o.admin_token.empty() ? o.webhook_secret : o.admin_token; }
+std::string AdminToken(const Options& o) {
+  return o.admin_token.empty() ? o.webhook_secret : o.admin_token;
+}
 
 std::string ProxyUrl(const Options& o) {
   if (!o.proxy_url.empty()) return o.proxy_url;
@@ -76,13 +80,24 @@ std::string ProxyUrl(const Options& o) {
   return "http://" + l;
 }
 
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
+// SIGINT/SIGTERM are blocked in every thread (the mask is inherited by the threads started
+// after it is set) and taken synchronously by the main thread with sigwait.
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
 
 int Serve(const Options& o) {
-  if (o.upstream.empty()) return Fail(Status::InvalidArgument("--upstream (the registry's host:port) is required"));
+  sigset_t stop_signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (o.upstream.empty())
+    return Fail(Status::InvalidArgument("--upstream (the registry's host:port) is required"));
   if (o.webhook_secret.empty()) {
-    return Fail(Status::InvalidArgument("--webhook-secret (or STARLIGHT_WEBHOOK_SECRET) is required"));
+    return Fail(
+        Status::InvalidArgument("--webhook-secret (or STARLIGHT_WEBHOOK_SECRET) is required"));
   }
   auto ro = RegistryOptions(o);
   if (!ro.ok()) return Fail(ro.status());
@@ -97,7 +112,8 @@ int Serve(const Options& o) {
   so.initial_backoff = std::chrono::milliseconds(o.retry_backoff_ms);
   so.max_backoff = std::chrono::seconds(o.retry_max_seconds);
   if (!o.convert_suffix.empty()) {
-    so.convert = [&o, ro = *ro](const std::string& repo, const std::string& from, const std::string& to) {
+    so.convert = [&o, ro = *ro](const std::string& repo, const std::string& from,
+                                const std::string& to) {
       converter::ImageOptions io;
       io.source = "docker://" + o.upstream + "/" + repo + ":" + from;
       io.destination = "docker://" + o.upstream + "/" + repo + ":" + to;
@@ -119,14 +135,14 @@ int Serve(const Options& o) {
   po.upstream = o.upstream;
   po.ready_file = o.ready_file;
   po.http_threads = o.http_threads;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
   auto server = proxy::Server::Start(po, &service, db->get());
   if (!server.ok()) return Fail(server.status());
   log::Info("proxy: upstream registry " + o.upstream + ", directory DB " + o.db_path + ", " +
             std::to_string(o.workers) + " ingest worker(s)" +
             (o.convert_suffix.empty() ? "" : ", convert-on-push suffix " + o.convert_suffix));
-  while (!g_stop) pause();
+  sigset_t stop = StopSignals();
+  int sig = 0;
+  sigwait(&stop, &sig);
   log::Info("proxy: stopping");
   (*server)->Stop();
   service.Stop();
@@ -135,7 +151,8 @@ int Serve(const Options& o) {
 }
 
 // Opens the DB for a CLI command, or says that a running proxy holds it.
-Result<std::unique_ptr<dirdb::DirectoryDb>> OpenForCli(const Options& o, bool create, bool* locked) {
+Result<std::unique_ptr<dirdb::DirectoryDb>> OpenForCli(const Options& o, bool create,
+                                                       bool* locked) {
   *locked = false;
   dirdb::LevelDbOptions lo;
   lo.create_if_missing = create;
@@ -177,7 +194,8 @@ int Ingest(const Options& o) {
     }
     return failed ? 1 : 0;
   }
-  if (o.upstream.empty()) return Fail(Status::InvalidArgument("--upstream (the registry's host:port) is required"));
+  if (o.upstream.empty())
+    return Fail(Status::InvalidArgument("--upstream (the registry's host:port) is required"));
   auto ro = RegistryOptions(o);
   if (!ro.ok()) return Fail(ro.status());
   auto client = registry::NewRegistryClient(o.upstream, *ro);
@@ -242,31 +260,42 @@ int main(int argc, char** argv) {
   app.add_option("--upstream", o.upstream, "the registry: host[:port]");
   app.add_flag("--plain-http", o.plain_http, "talk HTTP, not HTTPS, to the registry");
   app.add_option("--username", o.username, "registry user")->envname("STARLIGHT_REGISTRY_USERNAME");
-  app.add_option("--password", o.password, "registry password")->envname("STARLIGHT_REGISTRY_PASSWORD");
+  app.add_option("--password", o.password, "registry password")
+      ->envname("STARLIGHT_REGISTRY_PASSWORD");
   app.add_option("--authfile", o.authfile, "Docker config.json with registry credentials");
   app.add_option("--ca-cert", o.ca_cert, "CA certificate (PEM) for the registry's TLS");
-  app.add_flag("--insecure-skip-tls-verify", o.insecure, "do not verify the registry's certificate");
+  app.add_flag("--insecure-skip-tls-verify", o.insecure,
+               "do not verify the registry's certificate");
   app.add_option("--log-level", o.log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
-  app.add_option("--admin-token", o.admin_token, "bearer token of the admin API (default: the webhook secret)")
+  app.add_option("--admin-token", o.admin_token,
+                 "bearer token of the admin API (default: the webhook secret)")
       ->envname("STARLIGHT_ADMIN_TOKEN");
   app.add_option("--webhook-secret", o.webhook_secret,
                  "shared secret the registry sends as 'Authorization: Bearer SECRET'")
       ->envname("STARLIGHT_WEBHOOK_SECRET");
   app.add_option("--listen", o.listen, "serve: address to listen on (host:port, port 0: any)")
       ->capture_default_str();
-  app.add_option("--proxy-url", o.proxy_url,
-                 "ingest/db: ask the proxy at this URL instead of opening the DB (default: when the DB "
-                 "is locked by a running proxy, http://LISTEN)");
+  app.add_option(
+      "--proxy-url", o.proxy_url,
+      "ingest/db: ask the proxy at this URL instead of opening the DB (default: when the DB "
+      "is locked by a running proxy, http://LISTEN)");
 
-  auto* serve = app.add_subcommand("serve", "Run the registry hook, the admin API, /healthz and /metrics");
-  serve->add_option("--workers", o.workers, "ingestion worker threads")->check(CLI::Range(1, 64))->capture_default_str();
-  serve->add_option("--http-threads", o.http_threads, "HTTP server threads")->check(CLI::Range(2, 256))->capture_default_str();
+  auto* serve =
+      app.add_subcommand("serve", "Run the registry hook, the admin API, /healthz and /metrics");
+  serve->add_option("--workers", o.workers, "ingestion worker threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  serve->add_option("--http-threads", o.http_threads, "HTTP server threads")
+      ->check(CLI::Range(2, 256))
+      ->capture_default_str();
   serve->add_option("--convert-on-push", o.convert_suffix,
                     "when a non-seekable image is pushed as TAG, convert it and push TAG+SUFFIX");
-  serve->add_option("--retry-backoff-ms", o.retry_backoff_ms,
-                    "first retry delay of an ingestion that failed on registry trouble (doubles per attempt)")
+  serve
+      ->add_option(
+          "--retry-backoff-ms", o.retry_backoff_ms,
+          "first retry delay of an ingestion that failed on registry trouble (doubles per attempt)")
       ->check(CLI::Range(1, 3600000))
       ->capture_default_str();
   serve->add_option("--retry-max-seconds", o.retry_max_seconds, "longest retry delay")
@@ -274,9 +303,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--ready-file", o.ready_file, "write the URL served here once listening");
 
-  auto* ingest = app.add_subcommand("ingest", "Ingest images (repo[:tag] or repo@digest) into the directory DB");
+  auto* ingest = app.add_subcommand(
+      "ingest", "Ingest images (repo[:tag] or repo@digest) into the directory DB");
   ingest->add_option("REF", o.refs, "images to ingest")->required();
-  ingest->add_option("--timeout", o.timeout_seconds, "seconds to wait for a running proxy")->capture_default_str();
+  ingest->add_option("--timeout", o.timeout_seconds, "seconds to wait for a running proxy")
+      ->capture_default_str();
 
   auto* db = app.add_subcommand("db", "Inspect the directory DB");
   db->require_subcommand(1);

@@ -3,9 +3,8 @@
 #include <httplib.h>
 
 #include <fstream>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/http/client.h"
 #include "core/io/writer.h"
@@ -19,20 +18,28 @@ using nlohmann::json;
 
 int HttpStatus(Code c) {
   switch (c) {
-    case Code::kNotFound: return 404;
-    case Code::kInvalidArgument: return 400;
-    case Code::kUnauthenticated: return 401;
-    case Code::kPermissionDenied: return 403;
-    case Code::kFailedPrecondition: return 409;
-    case Code::kUnavailable: return 503;
-    default: return 500;
+    case Code::kNotFound:
+      return 404;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kUnavailable:
+      return 503;
+    default:
+      return 500;
   }
 }
 
 // The wire form of a code: "not found" -> "NOT_FOUND".
 std::string WireCode(Code c) {
   std::string s(CodeName(c));
-  for (char& ch : s) ch = ch == ' ' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  for (char& ch : s)
+    ch = ch == ' ' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return s;
 }
 
@@ -55,16 +62,18 @@ json ReportJson(const hook::IngestReport& r) {
           {"layers_not_seekable", r.layers_not_seekable},
           {"bytes_fetched", r.bytes_fetched},
           {"new_layer_bytes", r.new_layer_bytes},
-          {"files", r.files},
+          {"entries", r.files},
           {"seconds", r.seconds},
           {"summary", hook::DescribeIngestReport(r)}};
 }
 
 Result<std::pair<std::string, int>> SplitHostPort(const std::string& listen) {
   size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("listen address '" + listen + "' is not host:port");
+  if (colon == std::string::npos)
+    return Status::InvalidArgument("listen address '" + listen + "' is not host:port");
   std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
   int port = 0;
   try {
@@ -72,7 +81,8 @@ Result<std::pair<std::string, int>> SplitHostPort(const std::string& listen) {
   } catch (...) {
     return Status::InvalidArgument("listen address '" + listen + "' has no valid port");
   }
-  if (port < 0 || port > 65535) return Status::InvalidArgument("listen port out of range in '" + listen + "'");
+  if (port < 0 || port > 65535)
+    return Status::InvalidArgument("listen port out of range in '" + listen + "'");
   return std::make_pair(host, port);
 }
 
@@ -95,8 +105,8 @@ struct Server::Impl {
 
   void Routes() {
     http.Post("/v1/registry/events", [this](const httplib::Request& req, httplib::Response& res) {
-      hook::Reply r = hook->HandleEvents(req.get_header_value("Authorization"), req.get_header_value("Content-Type"),
-                                         req.body);
+      hook::Reply r = hook->HandleEvents(req.get_header_value("Authorization"),
+                                         req.get_header_value("Content-Type"), req.body);
       res.status = r.status;
       for (const auto& [k, v] : r.headers) res.set_header(k, v);
       res.set_content(r.body, "application/json");
@@ -120,38 +130,43 @@ struct Server::Impl {
           names.push_back(s);
         }
       } catch (const json::exception& e) {
-        return SendError(res, Status::InvalidArgument(std::string("malformed request: ") + e.what()));
+        return SendError(res,
+                         Status::InvalidArgument(std::string("malformed request: ") + e.what()));
       }
       log::Info("admin: ingest of " + std::to_string(refs.size()) + " reference(s) requested");
       auto results = hook->IngestAndWait(refs, std::chrono::seconds(timeout));
       json out = json::array();
       for (size_t i = 0; i < results.size(); ++i) {
         json r = {{"ref", names[i]}, {"ok", results[i].status.ok()}};
-        if (results[i].status.ok()) r["report"] = ReportJson(results[i].report);
-        else r["error"] = ErrorJson(results[i].status);
+        if (results[i].status.ok())
+          r["report"] = ReportJson(results[i].report);
+        else
+          r["error"] = ErrorJson(results[i].status);
         out.push_back(std::move(r));
       }
       res.set_content(json{{"results", out}}.dump(), "application/json");
     });
-    http.Get(R"(/v1/admin/db/(images|show|stats))", [this](const httplib::Request& req, httplib::Response& res) {
-      if (!Admin(req, res)) return;
-      bool as_json = req.get_param_value("format") == "json";
-      std::string what = req.matches[1];
-      Result<std::string> out = Status::Internal("unreachable");
-      if (what == "images") {
-        out = RenderImages(db, as_json);
-      } else if (what == "stats") {
-        out = RenderStats(db, as_json);
-      } else {
-        auto ref = ParseRepoRef(req.get_param_value("ref"), options.upstream);
-        if (!ref.ok()) return SendError(res, ref.status());
-        out = RenderShow(db, *ref, as_json);
-      }
-      if (!out.ok()) return SendError(res, out.status());
-      res.set_content(*out, as_json ? "application/json" : "text/plain; charset=utf-8");
-    });
+    http.Get(R"(/v1/admin/db/(images|show|stats))",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               if (!Admin(req, res)) return;
+               bool as_json = req.get_param_value("format") == "json";
+               std::string what = req.matches[1];
+               Result<std::string> out = Status::Internal("unreachable");
+               if (what == "images") {
+                 out = RenderImages(db, as_json);
+               } else if (what == "stats") {
+                 out = RenderStats(db, as_json);
+               } else {
+                 auto ref = ParseRepoRef(req.get_param_value("ref"), options.upstream);
+                 if (!ref.ok()) return SendError(res, ref.status());
+                 out = RenderShow(db, *ref, as_json);
+               }
+               if (!out.ok()) return SendError(res, out.status());
+               res.set_content(*out, as_json ? "application/json" : "text/plain; charset=utf-8");
+             });
     http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(json{{"status", "ok"}, {"queue_depth", hook->queue_depth()}}.dump(), "application/json");
+      res.set_content(json{{"status", "ok"}, {"queue_depth", hook->queue_depth()}}.dump(),
+                      "application/json");
     });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(hook->Metrics(), "text/plain; version=0.0.4");
@@ -179,7 +194,8 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, hook
     port = impl->http.bind_to_any_port(hp.first);
     if (port < 0) return Status::Unavailable("cannot listen on " + options.listen);
   } else if (!impl->http.bind_to_port(hp.first, port)) {
-    return Status::Unavailable("cannot listen on " + options.listen + ": address in use or not permitted");
+    return Status::Unavailable("cannot listen on " + options.listen +
+                               ": address in use or not permitted");
   }
   std::string host = hp.first.find(':') != std::string::npos ? "[" + hp.first + "]" : hp.first;
   impl->url = "http://" + host + ":" + std::to_string(port);
@@ -235,7 +251,8 @@ Result<http::Response> AdminSend(const AdminClientOptions& o, http::Request req)
 
 }  // namespace
 
-Result<std::string> AdminGet(const AdminClientOptions& o, const std::string& what, const std::string& ref, bool json) {
+Result<std::string> AdminGet(const AdminClientOptions& o, const std::string& what,
+                             const std::string& ref, bool json) {
   http::Request req;
   req.url = o.url + "/v1/admin/db/" + what + "?format=" + (json ? "json" : "text");
   if (!ref.empty()) req.url += "&ref=" + http::QueryEscape(ref);

@@ -16,15 +16,15 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:5080";  // host:port; port 0 picks a free one
   std::string admin_token;                // bearer token of the admin API (REQUIRES: not empty)
   std::string upstream;                   // the registry's host[:port], to parse references
-  std::string ready_file;                 // when set, "http://host:port\n" is written here once listening
+  std::string ready_file;  // when set, "http://host:port\n" is written here once listening
   int http_threads = 8;
 };
 
 class Server {
  public:
   // Binds and starts serving on a background thread. `hook` and `db` must outlive the server.
-  static Result<std::unique_ptr<Server>> Start(const ServerOptions& options, hook::HookService* hook,
-                                               dirdb::DirectoryDb* db);
+  static Result<std::unique_ptr<Server>> Start(const ServerOptions& options,
+                                               hook::HookService* hook, dirdb::DirectoryDb* db);
   ~Server();
   std::string url() const;  // "http://host:port" as bound
   // Stops accepting requests and waits for the serving thread.
@@ -44,7 +44,8 @@ struct AdminClientOptions {
   int timeout_seconds = 600;
 };
 // GET /v1/admin/db/{images,show,stats}: the rendered text or JSON.
-Result<std::string> AdminGet(const AdminClientOptions& o, const std::string& what, const std::string& ref, bool json);
+Result<std::string> AdminGet(const AdminClientOptions& o, const std::string& what,
+                             const std::string& ref, bool json);
 // POST /v1/admin/ingest: the response JSON (results per reference).
 Result<std::string> AdminIngest(const AdminClientOptions& o, const std::vector<std::string>& refs);
 

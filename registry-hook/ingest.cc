@@ -19,9 +19,14 @@ namespace starlight::hook {
 namespace {
 
 int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// Largest ToC (compressed, in its gzip members) read into memory; a 100K-file layer's is a few
+// MB. Beyond: recorded as not seekable rather than read.
+constexpr uint64_t kMaxTocMembers = 256ull << 20;
 
 bool IsDigest(const std::string& ref) { return ref.rfind("sha256:", 0) == 0; }
 
@@ -57,8 +62,8 @@ class Run {
     } else if (oci::IsManifestMediaType(m.media_type)) {
       SL_RETURN_IF_ERROR(Image(m.digest, &m));
     } else {
-      return Status::InvalidArgument("manifest " + m.digest.ToString() + " has unsupported media type '" +
-                                     m.media_type + "'");
+      return Status::InvalidArgument("manifest " + m.digest.ToString() +
+                                     " has unsupported media type '" + m.media_type + "'");
     }
     if (!tag.empty()) {
       dirdb::TagRecord t;
@@ -88,48 +93,65 @@ class Run {
       given = &fetched;
     }
     std::string what = "manifest " + d.ToString();
-    SL_ASSIGN_OR_RETURN(oci::ManifestView view, oci::ParseManifest(given->bytes, given->media_type));
+    SL_ASSIGN_OR_RETURN(oci::ManifestView view,
+                        oci::ParseManifest(given->bytes, given->media_type));
     if (view.config.size > oci::kMaxDocumentSize) {
-      return Status::InvalidArgument(what + ": config of " + std::to_string(view.config.size) + " bytes is too large");
+      return Status::InvalidArgument(what + ": config of " + std::to_string(view.config.size) +
+                                     " bytes is too large");
     }
     dirdb::ImageRecord rec;
     rec.digest = d;
     rec.media_type = view.media_type;
     rec.manifest = given->bytes;
     rec.config_digest = view.config.digest;
-    SL_RETURN_IF_ERROR(client_->FetchBlob(repo_, view.config.digest, [&](std::string_view part) {
-      rec.config.append(part);
-      return rec.config.size() > oci::kMaxDocumentSize ? Status::InvalidArgument("config is too large")
-                                                         : Status::Ok();
-    }).WithContext(what + ": fetching config"));
+    SL_RETURN_IF_ERROR(client_
+                           ->FetchBlob(repo_, view.config.digest,
+                                       [&](std::string_view part) {
+                                         rec.config.append(part);
+                                         return rec.config.size() > oci::kMaxDocumentSize
+                                                    ? Status::InvalidArgument("config is too large")
+                                                    : Status::Ok();
+                                       })
+                           .WithContext(what + ": fetching config"));
     SL_ASSIGN_OR_RETURN(oci::ConfigView config, oci::ParseConfig(rec.config));
     if (config.diff_ids.size() != view.layers.size()) {
       return Status::InvalidArgument(what + " lists " + std::to_string(view.layers.size()) +
-                                     " layers but its config " + std::to_string(config.diff_ids.size()) +
-                                     " diff_ids");
+                                     " layers but its config " +
+                                     std::to_string(config.diff_ids.size()) + " diff_ids");
     }
     rec.platform = config.platform;
     for (const auto& l : view.layers) rec.layers.push_back(l.digest);
     SL_RETURN_IF_ERROR(Layers(view, config).WithContext(what));
 
-    rec.seekable = true;
+    // The image is seekable when every layer is, as this manifest and config describe it:
+    // the layer records hold facts about blobs only, shared by every image using them.
     std::vector<const toc::Toc*> tocs;
-    for (const auto& l : view.layers) {
+    for (size_t i = 0; i < view.layers.size() && rec.reason.empty(); ++i) {
+      const auto& l = view.layers[i];
       const LayerState& s = layers_.at(l.digest);
-      if (!s.record.seekable) rec.seekable = false;
+      std::string which = "layer " + std::to_string(i) + " (" + l.digest.ToString() + ")";
+      if (!oci::IsGzipLayerMediaType(l.media_type)) {
+        rec.reason = which + ": media type " + l.media_type + " is not a gzip layer";
+      } else if (!s.record.seekable) {
+        rec.reason = which + ": " + s.record.reason;
+      } else if (s.toc->diff_id != config.diff_ids[i]) {
+        rec.reason = which + ": ToC diffID " + s.toc->diff_id.ToString() +
+                     " differs from the config's " + config.diff_ids[i].ToString();
+      }
       tocs.push_back(s.toc.get());
     }
-    if (rec.seekable) {
+    if (rec.reason.empty()) {
       auto tree = flatten::Flatten(tocs);
-      if (!tree.ok()) {
-        // The layers are fine one by one but cannot be stacked: no merged tree to serve.
-        rec.seekable = false;
-        unflattenable_.push_back(what + ": " + tree.status().ToString());
-      } else {
+      if (tree.ok()) {
         rec.merged = flatten::EncodeMergedTree(*tree);
         report_->files += tree->nodes.size();
+      } else {
+        // Fine one by one, but the layers cannot be stacked: no merged tree to serve.
+        rec.reason = "the layers do not stack: " + tree.status().message();
       }
     }
+    rec.seekable = rec.reason.empty();
+    if (!rec.seekable) ++report_->images_not_seekable;
     rec.ingested_at = NowSeconds();
     batch_->PutImage(rec);
     ++report_->manifests;
@@ -152,8 +174,9 @@ class Run {
         LayerState s;
         s.record = std::move(*known);
         if (s.record.seekable) {
-          SL_ASSIGN_OR_RETURN(toc::Toc t, toc::DecodeToc(s.record.toc).WithContext(
-                                              "stored ToC of layer " + l.digest.ToString()));
+          SL_ASSIGN_OR_RETURN(toc::Toc t,
+                              toc::DecodeToc(s.record.toc)
+                                  .WithContext("stored ToC of layer " + l.digest.ToString()));
           s.toc = std::make_shared<const toc::Toc>(std::move(t));
         }
         layers_.emplace(l.digest, std::move(s));
@@ -207,17 +230,36 @@ class Run {
       s.record.reason = std::move(reason);
       return std::move(s);
     };
-    if (!oci::IsGzipLayerMediaType(l.media_type)) {
-      return not_seekable("media type " + l.media_type + " is not a gzip layer");
+    // Whatever the descriptor's media type says, only the blob's own bytes decide (the image
+    // checks the media type): the record is shared by every image that uses this blob.
+    if (l.size < seekable::kFooterMemberSize)
+      return not_seekable("blob too small for a Starlight footer");
+    auto fetched_footer = client_->FetchBlobRange(
+        repo_, l.digest, l.size - seekable::kFooterMemberSize, seekable::kFooterMemberSize);
+    if (!fetched_footer.ok()) {
+      // docker-registry accepts a descriptor larger than its blob; the range past the end then
+      // fails like registry trouble and would be retried forever. It is a fact about the image.
+      auto real = client_->StatBlob(repo_, l.digest);
+      if (real.ok() && real->has_value() && **real != l.size) {
+        return Status::InvalidArgument("descriptor says " + std::to_string(l.size) +
+                                       " bytes but the blob has " + std::to_string(**real));
+      }
+      return fetched_footer.status();
     }
-    if (l.size < seekable::kFooterMemberSize) return not_seekable("blob too small for a Starlight footer");
-    SL_ASSIGN_OR_RETURN(std::string footer_bytes,
-                        client_->FetchBlobRange(repo_, l.digest, l.size - seekable::kFooterMemberSize,
-                                                seekable::kFooterMemberSize));
+    std::string footer_bytes = std::move(*fetched_footer);
     s.record.fetched_bytes += footer_bytes.size();
     auto footer = seekable::DecodeFooterMember(footer_bytes);
     if (!footer.ok()) {
       if (footer.status().code() == Code::kNotFound) {
+        // A descriptor smaller than its blob points the footer read into the middle of the
+        // blob: make sure of the size before recording a fact about the blob.
+        SL_ASSIGN_OR_RETURN(auto real, client_->StatBlob(repo_, l.digest));
+        if (!real)
+          return Status::NotFound("blob " + l.digest.ToString() + " is not in the registry");
+        if (*real != l.size) {
+          return Status::InvalidArgument("descriptor says " + std::to_string(l.size) +
+                                         " bytes but the blob has " + std::to_string(*real));
+        }
         return not_seekable("no Starlight footer: not converted to the seekable format");
       }
       return not_seekable("footer: " + footer.status().ToString());
@@ -227,23 +269,21 @@ class Run {
         footer->toc_size > seekable::kMaxTocSize) {
       return not_seekable("footer points outside the blob");
     }
-    SL_ASSIGN_OR_RETURN(std::string members,
-                        client_->FetchBlobRange(repo_, l.digest, footer->toc_offset, footer->toc_members_size));
+    if (footer->toc_members_size > kMaxTocMembers) {
+      return not_seekable("ToC of " + std::to_string(footer->toc_members_size) +
+                          " bytes exceeds the " + std::to_string(kMaxTocMembers) + "-byte limit");
+    }
+    SL_ASSIGN_OR_RETURN(
+        std::string members,
+        client_->FetchBlobRange(repo_, l.digest, footer->toc_offset, footer->toc_members_size));
     s.record.fetched_bytes += members.size();
     auto embedded = seekable::DecodeTocMembers(members, *footer);
     if (!embedded.ok()) return not_seekable("ToC: " + embedded.status().ToString());
-    if (embedded->toc.diff_id != diff_id) {
-      return not_seekable("ToC diffID " + embedded->toc.diff_id.ToString() + " differs from the config's " +
-                          diff_id.ToString());
-    }
     s.record.seekable = true;
     s.record.toc = std::move(embedded->encoded);
     s.toc = std::make_shared<const toc::Toc>(std::move(embedded->toc));
     return s;
   }
-
- public:
-  std::vector<std::string> unflattenable_;
 
  private:
   registry::RegistryClient* client_;
@@ -279,8 +319,9 @@ Result<IngestReport> Ingester::Ingest(const std::string& repository, const std::
   return report;
 }
 
-Result<std::vector<std::string>> Ingester::Untag(const std::string& repository, const std::string& tag,
-                                                 const std::string& digest, dirdb::WriteBatch* batch) {
+Result<std::vector<std::string>> Ingester::Untag(const std::string& repository,
+                                                 const std::string& tag, const std::string& digest,
+                                                 dirdb::WriteBatch* batch) {
   std::vector<std::string> candidates;
   if (!tag.empty()) {
     candidates.push_back(tag);
@@ -305,13 +346,17 @@ Result<std::vector<std::string>> Ingester::Untag(const std::string& repository, 
 }
 
 std::string DescribeIngestReport(const IngestReport& r) {
-  std::string s = r.repository + (r.tag.empty() ? "@" + r.digest.ToString() : ":" + r.tag + " (" + r.digest.ToString() + ")");
+  std::string s = r.repository + (r.tag.empty() ? "@" + r.digest.ToString()
+                                                : ":" + r.tag + " (" + r.digest.ToString() + ")");
   s += r.is_index ? ", index" : "";
   s += ": " + std::to_string(r.manifests) + " manifest(s) stored";
   if (r.manifests_known) s += " (" + std::to_string(r.manifests_known) + " known)";
-  s += ", layers " + std::to_string(r.layers_new) + " new / " + std::to_string(r.layers_known) + " known";
+  s += ", layers " + std::to_string(r.layers_new) + " new / " + std::to_string(r.layers_known) +
+       " known";
   if (r.layers_not_seekable) s += ", " + std::to_string(r.layers_not_seekable) + " NOT seekable";
-  s += ", " + std::to_string(r.files) + " files";
+  if (r.images_not_seekable)
+    s += ", " + std::to_string(r.images_not_seekable) + " image(s) NOT seekable";
+  s += ", " + std::to_string(r.files) + " entries in merged trees";
   s += ", fetched " + Mb(r.bytes_fetched) + " of " + Mb(r.new_layer_bytes) + " new layer blobs";
   char t[32];
   std::snprintf(t, sizeof t, " in %.2f s", r.seconds);

@@ -27,8 +27,8 @@ struct IngestOptions {
 
 struct IngestReport {
   std::string repository;
-  std::string tag;           // tag set (or removed) by this ingestion; "" for digest-only
-  digest::Digest digest;     // of the top-level manifest or index
+  std::string tag;        // tag set (or removed) by this ingestion; "" for digest-only
+  digest::Digest digest;  // of the top-level manifest or index
   bool is_index = false;
   bool tag_removed = false;  // the registry no longer has the tag
   int manifests = 0;         // platform manifests stored now
@@ -36,6 +36,7 @@ struct IngestReport {
   int layers_new = 0;        // layer records stored now
   int layers_known = 0;      // already in the DB (or earlier in this ingestion)
   int layers_not_seekable = 0;
+  int images_not_seekable = 0;  // platform images stored now without a merged tree
   uint64_t bytes_fetched = 0;    // layer bytes read from the registry (footers + ToCs)
   uint64_t new_layer_bytes = 0;  // total size of the new layers' blobs
   uint64_t files = 0;            // nodes in the merged trees stored now

@@ -6,10 +6,9 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "core/digest/digest.h"
 #include "core/log/log.h"
@@ -106,7 +105,8 @@ struct HookService::Impl {
   std::vector<std::thread> threads;
 
   // Counters for /metrics.
-  std::atomic<uint64_t> envelopes_ok{0}, envelopes_unauthorized{0}, envelopes_malformed{0}, envelopes_error{0};
+  std::atomic<uint64_t> envelopes_ok{0}, envelopes_unauthorized{0}, envelopes_malformed{0},
+      envelopes_error{0};
   std::atomic<uint64_t> events_queued{0}, events_ignored{0};
   std::atomic<uint64_t> ingest_ok{0}, ingest_retry{0}, ingest_failed{0};
   std::atomic<uint64_t> layers_indexed{0}, layers_not_seekable{0}, bytes_fetched{0};
@@ -162,8 +162,10 @@ struct HookService::Impl {
       auto wake = Clock::time_point::max();
       Item* it = Pick(Clock::now(), &wake);
       if (it == nullptr) {
-        if (wake == Clock::time_point::max()) cv.wait(lock);
-        else cv.wait_until(lock, wake);
+        if (wake == Clock::time_point::max())
+          cv.wait(lock);
+        else
+          cv.wait_until(lock, wake);
         continue;
       }
       it->running = true;
@@ -185,8 +187,8 @@ struct HookService::Impl {
         if (backoff > options.max_backoff) backoff = options.max_backoff;
         again.not_before = Clock::now() + backoff;
         log::Warn("hook: " + Describe(work.event) + ": attempt " + std::to_string(again.attempts) +
-                  " failed, retrying in " + std::to_string(backoff.count() / 1000.0).substr(0, 5) + " s: " +
-                  s.ToString());
+                  " failed, retrying in " + std::to_string(backoff.count() / 1000.0).substr(0, 5) +
+                  " s: " + s.ToString());
       }
       if (work.waiter) work.waiter->Finish(s, report);
       cv.notify_all();
@@ -208,7 +210,8 @@ struct HookService::Impl {
       dirdb::WriteBatch ack;
       ack.DeleteEvent(item.seq);
       Status c = db->Commit(ack);
-      if (!c.ok()) log::Error("hook: acknowledging event " + std::to_string(item.seq) + ": " + c.ToString());
+      if (!c.ok())
+        log::Error("hook: acknowledging event " + std::to_string(item.seq) + ": " + c.ToString());
       return s;
     }
     bool convert = NeedsConversion(e, *report);
@@ -228,7 +231,8 @@ struct HookService::Impl {
     // Convert-on-push: the event stays queued until the seekable copy is written, so a crash
     // during the conversion repeats it.
     std::string to = e.tag + options.convert_suffix;
-    log::Info("hook: " + e.repository + ":" + e.tag + " is not seekable; converting to " + e.repository + ":" + to);
+    log::Info("hook: " + e.repository + ":" + e.tag + " is not seekable; converting to " +
+              e.repository + ":" + to);
     Status cs = options.convert(e.repository, e.tag, to);
     if (!cs.ok() && Transient(cs)) return cs.WithContext("converting");
     if (cs.ok()) {
@@ -248,7 +252,7 @@ struct HookService::Impl {
         EndsWith(e.tag, options.convert_suffix) || r.repository.empty()) {
       return false;
     }
-    return r.layers_not_seekable > 0 || !ImageSeekable(r.digest, r.is_index);
+    return r.images_not_seekable > 0 || !ImageSeekable(r.digest, r.is_index);
   }
 
   // From the DB: is every platform image of `d` seekable? (Known images report no new layers.)
@@ -288,7 +292,9 @@ struct HookService::Impl {
     // docker-registry announces a manifest push before it links the tag: right after the
     // event the tag may not be readable for a few milliseconds. Poll briefly here, then leave
     // it to the queue's retries before believing the tag gone.
-    for (int i = 0; i < 20 && !r.ok() && r.status().code() == Code::kNotFound && attempts == 0 && e.id != kManualEventId; ++i) {
+    for (int i = 0; i < 20 && !r.ok() && r.status().code() == Code::kNotFound && attempts == 0 &&
+                    e.id != kManualEventId;
+         ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       tagged = dirdb::WriteBatch();
       r = attempt(&tagged);
@@ -304,8 +310,10 @@ struct HookService::Impl {
       return Status::Ok();
     }
     if (r.status().code() != Code::kNotFound) return r.status();
-    if (attempts < kTagRetries && e.id != kManualEventId) return Status::Unavailable("tag not visible in the registry yet");
-    log::Info("hook: " + Describe(e) + ": the registry no longer has the tag (" + r.status().ToString() + ")");
+    if (attempts < kTagRetries && e.id != kManualEventId)
+      return Status::Unavailable("tag not visible in the registry yet");
+    log::Info("hook: " + Describe(e) + ": the registry no longer has the tag (" +
+              r.status().ToString() + ")");
     // The tag is gone from the registry: forget it, keep the pushed manifest by digest.
     SL_ASSIGN_OR_RETURN(auto removed, ingester.Untag(e.repository, e.tag, "", batch));
     (void)removed;
@@ -316,20 +324,22 @@ struct HookService::Impl {
   }
 };
 
-HookService::HookService(dirdb::DirectoryDb* db, registry::RegistryClient* client, ServiceOptions options)
+HookService::HookService(dirdb::DirectoryDb* db, registry::RegistryClient* client,
+                         ServiceOptions options)
     : impl_(std::make_unique<Impl>(db, client, std::move(options))) {}
 
 HookService::~HookService() { Stop(); }
 
 Status HookService::Start() {
-  if (impl_->options.webhook_secret.empty()) return Status::InvalidArgument("the webhook secret is empty");
+  if (impl_->options.webhook_secret.empty())
+    return Status::InvalidArgument("the webhook secret is empty");
   size_t loaded = 0, dropped = 0;
   std::vector<uint64_t> bad;
   SL_RETURN_IF_ERROR(impl_->db->ListEvents([&](const dirdb::QueuedEvent& q) {
     auto e = DecodeQueuedEvent(q.body);
     if (!e.ok()) {
-      log::Error("hook: queued event " + std::to_string(q.seq) + " is unreadable, dropping it: " +
-                 e.status().ToString());
+      log::Error("hook: queued event " + std::to_string(q.seq) +
+                 " is unreadable, dropping it: " + e.status().ToString());
       bad.push_back(q.seq);
       return true;
     }
@@ -348,7 +358,8 @@ Status HookService::Start() {
     dropped = bad.size();
   }
   if (loaded || dropped) {
-    log::Info("hook: resuming " + std::to_string(loaded) + " queued event(s) from the previous run" +
+    log::Info("hook: resuming " + std::to_string(loaded) +
+              " queued event(s) from the previous run" +
               (dropped ? ", dropped " + std::to_string(dropped) + " unreadable" : ""));
   }
   {
@@ -385,7 +396,8 @@ Reply HookService::HandleEvents(std::string_view authorization, std::string_view
   if (body.size() > kMaxEnvelopeBytes) {
     ++impl_->envelopes_malformed;
     r.status = 413;
-    r.body = ErrorBody("TOO_LARGE", "envelope larger than " + std::to_string(kMaxEnvelopeBytes) + " bytes");
+    r.body = ErrorBody("TOO_LARGE",
+                       "envelope larger than " + std::to_string(kMaxEnvelopeBytes) + " bytes");
     return r;
   }
   if (!IsEnvelopeContentType(content_type)) {
@@ -429,8 +441,9 @@ Reply HookService::HandleEvents(std::string_view authorization, std::string_view
   return r;
 }
 
-std::vector<ManualResult> HookService::IngestAndWait(const std::vector<std::pair<std::string, std::string>>& refs,
-                                                     std::chrono::milliseconds timeout) {
+std::vector<ManualResult> HookService::IngestAndWait(
+    const std::vector<std::pair<std::string, std::string>>& refs,
+    std::chrono::milliseconds timeout) {
   std::vector<ManualResult> out;
   std::vector<Event> events;
   std::vector<std::shared_ptr<Waiter>> waiters;
@@ -452,7 +465,8 @@ std::vector<ManualResult> HookService::IngestAndWait(const std::vector<std::pair
   for (const auto& r : out) {
     if (r.status.ok()) continue;
     for (auto& o : out) {
-      if (o.status.ok()) o.status = Status::FailedPrecondition("not queued: another reference is invalid");
+      if (o.status.ok())
+        o.status = Status::FailedPrecondition("not queued: another reference is invalid");
     }
     return out;
   }
@@ -482,10 +496,12 @@ size_t HookService::queue_depth() {
 std::string HookService::Metrics() {
   auto& m = *impl_;
   std::string s;
-  auto counter = [&](const char* name, const char* help, std::initializer_list<std::pair<const char*, uint64_t>> v) {
+  auto counter = [&](const char* name, const char* help,
+                     std::initializer_list<std::pair<const char*, uint64_t>> v) {
     s += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
     for (const auto& [labels, value] : v) {
-      s += std::string(name) + (labels[0] ? std::string("{") + labels + "}" : "") + " " + std::to_string(value) + "\n";
+      s += std::string(name) + (labels[0] ? std::string("{") + labels + "}" : "") + " " +
+           std::to_string(value) + "\n";
     }
   };
   counter("starlight_hook_envelopes_total", "Notification envelopes received, by outcome.",
@@ -494,18 +510,21 @@ std::string HookService::Metrics() {
            {"result=\"malformed\"", m.envelopes_malformed.load()},
            {"result=\"error\"", m.envelopes_error.load()}});
   counter("starlight_hook_events_total", "Events in accepted envelopes, by disposition.",
-          {{"disposition=\"queued\"", m.events_queued.load()}, {"disposition=\"ignored\"", m.events_ignored.load()}});
+          {{"disposition=\"queued\"", m.events_queued.load()},
+           {"disposition=\"ignored\"", m.events_ignored.load()}});
   counter("starlight_hook_ingestions_total", "Queued events processed, by outcome.",
           {{"result=\"ok\"", m.ingest_ok.load()},
            {"result=\"retry\"", m.ingest_retry.load()},
            {"result=\"failed\"", m.ingest_failed.load()}});
-  counter("starlight_hook_layers_indexed_total", "New layers recorded.", {{"", m.layers_indexed.load()}});
+  counter("starlight_hook_layers_indexed_total", "New layers recorded.",
+          {{"", m.layers_indexed.load()}});
   counter("starlight_hook_layers_not_seekable_total", "New layers recorded as not seekable.",
           {{"", m.layers_not_seekable.load()}});
-  counter("starlight_hook_layer_bytes_fetched_total", "Layer bytes read from the registry (footers and ToCs).",
-          {{"", m.bytes_fetched.load()}});
+  counter("starlight_hook_layer_bytes_fetched_total",
+          "Layer bytes read from the registry (footers and ToCs).", {{"", m.bytes_fetched.load()}});
   counter("starlight_hook_conversions_total", "Convert-on-push conversions, by outcome.",
-          {{"result=\"ok\"", m.conversions_ok.load()}, {"result=\"failed\"", m.conversions_failed.load()}});
+          {{"result=\"ok\"", m.conversions_ok.load()},
+           {"result=\"failed\"", m.conversions_failed.load()}});
   s += "# HELP starlight_hook_queue_depth Events queued and not yet processed.\n"
        "# TYPE starlight_hook_queue_depth gauge\nstarlight_hook_queue_depth " +
        std::to_string(queue_depth()) + "\n";

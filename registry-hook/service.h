@@ -28,7 +28,6 @@
 
 namespace starlight::hook {
 
-
 struct ServiceOptions {
   std::string webhook_secret;  // REQUIRES: not empty
   int workers = 2;
@@ -39,7 +38,8 @@ struct ServiceOptions {
   // suffix), `convert(repository, T, T + suffix)` writes a seekable copy; its own push event is
   // then ingested normally. Empty suffix: off.
   std::string convert_suffix;
-  std::function<Status(const std::string& repository, const std::string& from_tag, const std::string& to_tag)>
+  std::function<Status(const std::string& repository, const std::string& from_tag,
+                       const std::string& to_tag)>
       convert;
 };
 
@@ -69,13 +69,15 @@ class HookService {
   void Stop();
 
   // POST /v1/registry/events.
-  Reply HandleEvents(std::string_view authorization, std::string_view content_type, std::string_view body);
+  Reply HandleEvents(std::string_view authorization, std::string_view content_type,
+                     std::string_view body);
 
   // Manual ingestion (`starlight-proxy ingest` through the admin API): queues the references
   // durably like events and waits until each has been processed once or `timeout` passes. A
   // transient failure is reported and the event stays queued for retries.
-  std::vector<ManualResult> IngestAndWait(const std::vector<std::pair<std::string, std::string>>& refs,
-                                          std::chrono::milliseconds timeout);
+  std::vector<ManualResult> IngestAndWait(
+      const std::vector<std::pair<std::string, std::string>>& refs,
+      std::chrono::milliseconds timeout);
 
   // Prometheus text exposition of the hook's counters.
   std::string Metrics();

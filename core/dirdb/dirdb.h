@@ -30,11 +30,11 @@ inline constexpr uint32_t kSchemaVersion = 1;
 struct LayerRecord {
   digest::Digest digest;  // of the compressed blob
   std::string media_type;
-  uint64_t size = 0;      // of the blob
-  bool seekable = false;
-  std::string reason;     // why it is not seekable (empty when it is)
-  digest::Digest diff_id; // from the ToC when seekable, else from the image config (may be zero)
-  std::string toc;        // EncodeToc bytes (format-spec/seekable-layer.md); empty unless seekable
+  uint64_t size = 0;       // of the blob
+  bool seekable = false;   // a fact about the blob: a valid Starlight footer and ToC
+  std::string reason;      // why it is not seekable (empty when it is)
+  digest::Digest diff_id;  // from the ToC when seekable, else from the first config seen
+  std::string toc;         // EncodeToc bytes (format-spec/seekable-layer.md); empty unless seekable
   uint64_t fetched_bytes = 0;  // bytes read from the registry to index it
   int64_t ingested_at = 0;     // unix seconds
   bool operator==(const LayerRecord&) const = default;
@@ -44,13 +44,15 @@ struct LayerRecord {
 struct ImageRecord {
   digest::Digest digest;  // of the manifest
   std::string media_type;
-  std::string manifest;   // verbatim
+  std::string manifest;  // verbatim
   digest::Digest config_digest;
-  std::string config;     // verbatim
-  std::string platform;   // "os/arch[/variant]" from the config
+  std::string config;                  // verbatim
+  std::string platform;                // "os/arch[/variant]" from the config
   std::vector<digest::Digest> layers;  // bottom to top
-  bool seekable = false;  // every layer is seekable
-  std::string merged;     // EncodeMergedTree bytes (format-spec/merged-tree.md); empty unless seekable
+  // Every layer is seekable and its ToC's diffID matches the config, and the layers stack.
+  bool seekable = false;
+  std::string merged;  // EncodeMergedTree bytes (format-spec/merged-tree.md); empty unless seekable
+  std::string reason;  // why the image is not seekable (empty when it is)
   int64_t ingested_at = 0;
   bool operator==(const ImageRecord&) const = default;
 };
@@ -72,7 +74,7 @@ struct IndexRecord {
 
 struct TagRecord {
   std::string repository, tag;
-  digest::Digest digest;   // of an ImageRecord or an IndexRecord
+  digest::Digest digest;  // of an ImageRecord or an IndexRecord
   bool is_index = false;
   int64_t updated_at = 0;
   bool operator==(const TagRecord&) const = default;
@@ -128,10 +130,12 @@ class DirectoryDb {
   virtual Result<std::optional<LayerRecord>> GetLayer(const digest::Digest& d) = 0;
   virtual Result<std::optional<ImageRecord>> GetImage(const digest::Digest& d) = 0;
   virtual Result<std::optional<IndexRecord>> GetIndex(const digest::Digest& d) = 0;
-  virtual Result<std::optional<TagRecord>> GetTag(std::string_view repository, std::string_view tag) = 0;
+  virtual Result<std::optional<TagRecord>> GetTag(std::string_view repository,
+                                                  std::string_view tag) = 0;
   // Tags in (repository, tag) order; `repository` empty: all repositories. The callback
   // returns false to stop.
-  virtual Status ListTags(std::string_view repository, const std::function<bool(const TagRecord&)>& fn) = 0;
+  virtual Status ListTags(std::string_view repository,
+                          const std::function<bool(const TagRecord&)>& fn) = 0;
 
   virtual Status Commit(const WriteBatch& batch) = 0;
 
@@ -158,6 +162,7 @@ struct LevelDbOptions {
 // Opens (or creates) the LevelDB database in directory `path`. FailedPrecondition if another
 // process holds it ("locked by another process: is starlight-proxy running?"), NotSupported if
 // its schema version is newer than kSchemaVersion, Corruption if its records are unreadable.
-Result<std::unique_ptr<DirectoryDb>> OpenLevelDb(const std::string& path, const LevelDbOptions& options = {});
+Result<std::unique_ptr<DirectoryDb>> OpenLevelDb(const std::string& path,
+                                                 const LevelDbOptions& options = {});
 
 }  // namespace starlight::dirdb

@@ -367,6 +367,7 @@ KeyValue EncodeImage(const ImageRecord& r) {
   for (const auto& l : r.layers) v.append(l.Raw());
   v.push_back(static_cast<char>(r.seekable ? kImageSeekable : 0));
   coding::PutLengthPrefixed(&v, r.merged);
+  coding::PutLengthPrefixed(&v, r.reason);
   PutZigzag(&v, r.ingested_at);
   kv.value = Finish(kv.key, std::move(v));
   return kv;
@@ -390,6 +391,7 @@ Result<ImageRecord> DecodeImage(std::string_view key, std::string_view value) {
   r.Flags(kImageSeekable, &flags);
   rec.seekable = flags & kImageSeekable;
   r.String("merged", &rec.merged);
+  r.String("reason", &rec.reason);
   r.Svarint("ingested_at", &rec.ingested_at);
   SL_RETURN_IF_ERROR(r.Done());
   return rec;

@@ -10,6 +10,10 @@
 namespace starlight::http {
 
 namespace {
+
+// Largest 2xx body kept in Response::body (bodies that may be larger go to on_body).
+constexpr size_t kMaxBufferedBody = 256u << 20;
+
 bool IEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -190,7 +194,17 @@ class HttplibClient : public Client {
         body_status = request.on_body(std::string_view(data, n));
         return body_status.ok();
       }
-      if (out.body.size() < (1u << 20)) out.body.append(data, n);  // error bodies: bounded
+      if (is_2xx) {
+        // Buffered 2xx bodies are whole or an error, never silently cut.
+        if (out.body.size() + n > kMaxBufferedBody) {
+          body_status = Status::InvalidArgument("response body larger than " + std::to_string(kMaxBufferedBody) +
+                                                " bytes (stream it with on_body)");
+          return false;
+        }
+        out.body.append(data, n);
+      } else if (out.body.size() < (1u << 20)) {
+        out.body.append(data, n);  // error bodies: the first MiB is enough to explain them
+      }
       return true;
     };
     const std::string& m = request.method;

@@ -58,7 +58,8 @@ struct Request {
 struct Response {
   int status = 0;
   Headers headers;
-  std::string body;  // unless streamed to on_body
+  std::string body;  // unless streamed to on_body; 2xx bodies over 256 MiB are an error, error
+                     // bodies are cut at 1 MiB
   std::string url;   // after redirects
   std::string Header(std::string_view name) const { return FindHeader(headers, name); }
 };

@@ -17,10 +17,14 @@ std::mutex g_mu;  // one line at a time
 
 const char* Name(Level l) {
   switch (l) {
-    case Level::kDebug: return "DEBUG";
-    case Level::kInfo: return "INFO ";
-    case Level::kWarn: return "WARN ";
-    case Level::kError: return "ERROR";
+    case Level::kDebug:
+      return "DEBUG";
+    case Level::kInfo:
+      return "INFO ";
+    case Level::kWarn:
+      return "WARN ";
+    case Level::kError:
+      return "ERROR";
   }
   return "?    ";
 }
@@ -31,11 +35,16 @@ void SetLevel(Level level) { g_level.store(static_cast<int>(level)); }
 Level GetLevel() { return static_cast<Level>(g_level.load()); }
 
 bool ParseLevel(std::string_view name, Level* level) {
-  if (name == "debug") *level = Level::kDebug;
-  else if (name == "info") *level = Level::kInfo;
-  else if (name == "warn") *level = Level::kWarn;
-  else if (name == "error") *level = Level::kError;
-  else return false;
+  if (name == "debug")
+    *level = Level::kDebug;
+  else if (name == "info")
+    *level = Level::kInfo;
+  else if (name == "warn")
+    *level = Level::kWarn;
+  else if (name == "error")
+    *level = Level::kError;
+  else
+    return false;
   return true;
 }
 
@@ -49,8 +58,8 @@ void Write(Level level, std::string_view message) {
   gmtime_r(&t, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string line = std::string(stamp) + "." + (ms < 100 ? (ms < 10 ? "00" : "0") : "") + std::to_string(ms) +
-                     "Z " + Name(level) + " " + std::string(message) + "\n";
+  std::string line = std::string(stamp) + "." + (ms < 100 ? (ms < 10 ? "00" : "0") : "") +
+                     std::to_string(ms) + "Z " + Name(level) + " " + std::string(message) + "\n";
   std::lock_guard<std::mutex> lock(g_mu);
   (void)!::write(STDERR_FILENO, line.data(), line.size());
 }

@@ -11,8 +11,8 @@ using nlohmann::json;
 
 Result<json> Parse(std::string_view bytes, std::string_view what) {
   if (bytes.size() > kMaxDocumentSize) {
-    return Status::InvalidArgument(std::string(what) + " is larger than " + std::to_string(kMaxDocumentSize) +
-                                   " bytes");
+    return Status::InvalidArgument(std::string(what) + " is larger than " +
+                                   std::to_string(kMaxDocumentSize) + " bytes");
   }
   try {
     json j = json::parse(bytes);
@@ -61,7 +61,8 @@ Result<Descriptor> ParseDescriptor(const json& j, const std::string& what) {
 }  // namespace
 
 bool IsGzipLayerMediaType(std::string_view m) {
-  return m == kOciLayerGzip || m == kDockerLayerGzip || m == kOciLayerNondistGzip || m == kDockerForeignLayer;
+  return m == kOciLayerGzip || m == kDockerLayerGzip || m == kOciLayerNondistGzip ||
+         m == kDockerForeignLayer;
 }
 
 Result<ManifestView> ParseManifest(std::string_view bytes, std::string_view served_media_type) {
@@ -70,15 +71,18 @@ Result<ManifestView> ParseManifest(std::string_view bytes, std::string_view serv
   v.media_type = StringField(j, "mediaType");
   if (v.media_type.empty()) v.media_type = std::string(served_media_type);
   if (!IsManifestMediaType(v.media_type)) {
-    return Status::InvalidArgument("manifest has media type '" + v.media_type + "', not an image manifest");
+    return Status::InvalidArgument("manifest has media type '" + v.media_type +
+                                   "', not an image manifest");
   }
   auto config = j.find("config");
   if (config == j.end()) return Status::InvalidArgument("manifest has no config");
   SL_ASSIGN_OR_RETURN(v.config, ParseDescriptor(*config, "manifest config"));
   auto layers = j.find("layers");
-  if (layers == j.end() || !layers->is_array()) return Status::InvalidArgument("manifest has no layers array");
+  if (layers == j.end() || !layers->is_array())
+    return Status::InvalidArgument("manifest has no layers array");
   for (size_t i = 0; i < layers->size(); ++i) {
-    SL_ASSIGN_OR_RETURN(Descriptor d, ParseDescriptor((*layers)[i], "manifest layer " + std::to_string(i)));
+    SL_ASSIGN_OR_RETURN(Descriptor d,
+                        ParseDescriptor((*layers)[i], "manifest layer " + std::to_string(i)));
     v.layers.push_back(std::move(d));
   }
   return v;
@@ -93,9 +97,11 @@ Result<IndexView> ParseIndex(std::string_view bytes, std::string_view served_med
     return Status::InvalidArgument("index has media type '" + v.media_type + "', not an index");
   }
   auto manifests = j.find("manifests");
-  if (manifests == j.end() || !manifests->is_array()) return Status::InvalidArgument("index has no manifests array");
+  if (manifests == j.end() || !manifests->is_array())
+    return Status::InvalidArgument("index has no manifests array");
   for (size_t i = 0; i < manifests->size(); ++i) {
-    SL_ASSIGN_OR_RETURN(Descriptor d, ParseDescriptor((*manifests)[i], "index entry " + std::to_string(i)));
+    SL_ASSIGN_OR_RETURN(Descriptor d,
+                        ParseDescriptor((*manifests)[i], "index entry " + std::to_string(i)));
     v.manifests.push_back(std::move(d));
   }
   return v;
@@ -106,13 +112,17 @@ Result<ConfigView> ParseConfig(std::string_view bytes) {
   ConfigView v;
   v.platform = PlatformOf(j);
   auto rootfs = j.find("rootfs");
-  if (rootfs == j.end() || !rootfs->is_object()) return Status::InvalidArgument("image config has no rootfs");
+  if (rootfs == j.end() || !rootfs->is_object())
+    return Status::InvalidArgument("image config has no rootfs");
   auto ids = rootfs->find("diff_ids");
-  if (ids == rootfs->end() || !ids->is_array()) return Status::InvalidArgument("image config has no rootfs.diff_ids");
+  if (ids == rootfs->end() || !ids->is_array())
+    return Status::InvalidArgument("image config has no rootfs.diff_ids");
   for (size_t i = 0; i < ids->size(); ++i) {
     const auto& id = (*ids)[i];
     auto d = digest::Digest::Parse(id.is_string() ? id.get<std::string>() : "");
-    if (!d.ok()) return Status::InvalidArgument("image config diff_id " + std::to_string(i) + ": " + d.status().message());
+    if (!d.ok())
+      return Status::InvalidArgument("image config diff_id " + std::to_string(i) + ": " +
+                                     d.status().message());
     v.diff_ids.push_back(*d);
   }
   return v;

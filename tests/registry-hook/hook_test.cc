@@ -9,9 +9,8 @@
 
 #include <chrono>
 #include <map>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "converter/image.h"
 #include "core/digest/digest.h"
@@ -71,7 +70,8 @@ struct Stack {
   }
 
   // Waits (bounded) until `pred(show REF)` holds; returns the last answer.
-  json WaitFor(const std::string& ref, const std::function<bool(const json&)>& pred, int seconds = 60) const {
+  json WaitFor(const std::string& ref, const std::function<bool(const json&)>& pred,
+               int seconds = 60) const {
     json last;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -79,7 +79,8 @@ struct Stack {
       if (!last.is_null() && pred(last)) return last;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    ADD_FAILURE() << "timed out waiting for " << ref << "; proxy log:\n" << testing::ReadFile(proxy->log_path());
+    ADD_FAILURE() << "timed out waiting for " << ref << "; proxy log:\n"
+                  << testing::ReadFile(proxy->log_path());
     return last;
   }
   json WaitFor(const std::string& ref) const {
@@ -147,15 +148,23 @@ struct Stack {
 
 std::string Envelope(const std::string& action, const std::string& repo, const std::string& tag,
                      const std::string& digest, const std::string& host) {
-  json target = {{"mediaType", kOciManifest}, {"size", 1234}, {"digest", digest}, {"length", 1234},
-                 {"repository", repo}, {"url", "http://" + host + "/v2/" + repo + "/manifests/" + digest}};
+  json target = {{"mediaType", kOciManifest},
+                 {"size", 1234},
+                 {"digest", digest},
+                 {"length", 1234},
+                 {"repository", repo},
+                 {"url", "http://" + host + "/v2/" + repo + "/manifests/" + digest}};
   if (!tag.empty()) target["tag"] = tag;
   json e = {{"id", "test-" + action + "-" + repo},
             {"timestamp", "2026-12-04T12:00:00.000000000Z"},
             {"action", action},
             {"target", target},
-            {"request", {{"id", "r1"}, {"addr", "127.0.0.1:1"}, {"host", host}, {"method", "PUT"},
-                         {"useragent", "test"}}},
+            {"request",
+             {{"id", "r1"},
+              {"addr", "127.0.0.1:1"},
+              {"host", host},
+              {"method", "PUT"},
+              {"useragent", "test"}}},
             {"actor", json::object()},
             {"source", {{"addr", "test"}, {"instanceID", "i"}}}};
   return json{{"events", {e}}}.dump();
@@ -212,7 +221,8 @@ TEST_F(HookTest, IngestsPushedImagesTocsAndMergedTree) {
   ASSERT_EQ(orig["images"][0]["layers"].size(), 3u);
   for (const auto& l : orig["images"][0]["layers"]) {
     EXPECT_FALSE(l["seekable"].get<bool>());
-    EXPECT_NE(l["reason"].get<std::string>().find("no Starlight footer"), std::string::npos) << l["reason"];
+    EXPECT_NE(l["reason"].get<std::string>().find("no Starlight footer"), std::string::npos)
+        << l["reason"];
     EXPECT_FALSE(l.contains("toc"));
   }
   EXPECT_FALSE(orig["images"][0].contains("merged"));
@@ -234,10 +244,13 @@ TEST_F(HookTest, IngestsPushedImagesTocsAndMergedTree) {
     EXPECT_TRUE(l["seekable"].get<bool>()) << l["reason"];
     EXPECT_EQ(l["diff_id"], pushed->layers[i].diff_id) << "converted layers keep their diffIDs";
     std::string blob;
-    ASSERT_TRUE(client->FetchBlob("app", *digest::Digest::Parse(l["digest"].get<std::string>()), [&](std::string_view b) {
-      blob.append(b);
-      return Status::Ok();
-    }).ok());
+    ASSERT_TRUE(client
+                    ->FetchBlob("app", *digest::Digest::Parse(l["digest"].get<std::string>()),
+                                [&](std::string_view b) {
+                                  blob.append(b);
+                                  return Status::Ok();
+                                })
+                    .ok());
     std::string path = tmp.Join("layer" + std::to_string(i));
     testing::WriteFile(path, blob);
     auto inspect = testing::Run({SL_CONVERT_BINARY, "inspect", "--json", path});
@@ -245,9 +258,11 @@ TEST_F(HookTest, IngestsPushedImagesTocsAndMergedTree) {
     EXPECT_EQ(l["toc"], json::parse(inspect.out)) << "layer " << i;
     EXPECT_EQ(l["size"].get<uint64_t>(), blob.size());
     EXPECT_GT(l["fetched_bytes"].get<uint64_t>(), 0u);
-    EXPECT_LT(l["fetched_bytes"].get<uint64_t>(), blob.size()) << "indexing must not read the whole blob";
+    EXPECT_LT(l["fetched_bytes"].get<uint64_t>(), blob.size())
+        << "indexing must not read the whole blob";
   }
-  EXPECT_LT(image["layers"][0]["fetched_bytes"].get<uint64_t>() * 50, image["layers"][0]["size"].get<uint64_t>())
+  EXPECT_LT(image["layers"][0]["fetched_bytes"].get<uint64_t>() * 50,
+            image["layers"][0]["size"].get<uint64_t>())
       << "a 300 kB layer's ToC is under 2 % of it";
 
   // The merged tree applies whiteouts, the opaque directory and the cross-layer hard link.
@@ -269,7 +284,8 @@ TEST_F(HookTest, IngestsPushedImagesTocsAndMergedTree) {
   EXPECT_EQ(m["opt/link-to-big"]["layer"], 1);
   EXPECT_EQ(m["opt/link-to-big"]["link_layer"], 0) << "the link shares the bottom layer's inode";
   EXPECT_EQ(m["opt/link-to-big"]["link_path"], "opt/data/big.bin");
-  EXPECT_EQ(m["opt/link-to-big"]["digest"], Sha(img.big)) << "content as it was when the link was made";
+  EXPECT_EQ(m["opt/link-to-big"]["digest"], Sha(img.big))
+      << "content as it was when the link was made";
 
   // The listing shows both tags; the stats count 6 distinct layers, 2 images, no queued event.
   auto list = stack_->proxy->Cli({"db", "images"});
@@ -295,7 +311,8 @@ TEST_F(HookTest, ReplayedAndDuplicateEventsAreHarmless) {
   stack_->WaitIdle();
   json stats = stack_->Stats();
 
-  std::string envelope = Envelope("push", "replay", "v1", pushed->manifest_digest, stack_->registry->host());
+  std::string envelope =
+      Envelope("push", "replay", "v1", pushed->manifest_digest, stack_->registry->host());
   for (int i = 0; i < 3; ++i) {
     auto res = stack_->Post(envelope, stack_->Bearer());
     ASSERT_EQ(res.status, 200) << res.body;
@@ -324,8 +341,9 @@ TEST_F(HookTest, RefusesWrongSecretAndMalformedBodiesStoringNothing) {
   auto basic = stack_->Post(envelope, "Basic " + stack_->proxy->options().webhook_secret);
   EXPECT_EQ(basic.status, 401);
 
-  for (const std::string& body : {std::string("{not json"), std::string("[]"), std::string("{\"events\": 3}"),
-                                 std::string("{\"events\":[{\"action\":\"push\"}]}")}) {
+  for (const std::string& body :
+       {std::string("{not json"), std::string("[]"), std::string("{\"events\": 3}"),
+        std::string("{\"events\":[{\"action\":\"push\"}]}")}) {
     auto res = stack_->Post(body, stack_->Bearer());
     EXPECT_EQ(res.status, 400) << body;
     json err = json::parse(res.body);
@@ -342,7 +360,8 @@ TEST_F(HookTest, RefusesWrongSecretAndMalformedBodiesStoringNothing) {
   mreq.url = stack_->proxy->url() + "/metrics";
   auto metrics = http::NewClient({})->Send(mreq);
   ASSERT_TRUE(metrics.ok());
-  EXPECT_NE(metrics->body.find("starlight_hook_envelopes_total{result=\"unauthorized\"} 3"), std::string::npos)
+  EXPECT_NE(metrics->body.find("starlight_hook_envelopes_total{result=\"unauthorized\"} 3"),
+            std::string::npos)
       << metrics->body;
 }
 
@@ -355,14 +374,16 @@ TEST_F(HookTest, AcceptedEventSurvivesProxyCrashWhileRegistryIsDown) {
   stack_->registry->Kill();
   ASSERT_TRUE(stack_->proxy->Restart().ok());
 
-  auto res = stack_->Post(Envelope("push", "crash", "v1", pushed->manifest_digest, stack_->registry->host()),
-                          stack_->Bearer());
+  auto res = stack_->Post(
+      Envelope("push", "crash", "v1", pushed->manifest_digest, stack_->registry->host()),
+      stack_->Bearer());
   ASSERT_EQ(res.status, 200) << res.body;
   // Ingestion fails while the registry is down: the event is retried, not dropped.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (testing::ReadFile(stack_->proxy->log_path()).find("crash:v1") == std::string::npos ||
          testing::ReadFile(stack_->proxy->log_path()).find("retrying in") == std::string::npos) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << testing::ReadFile(stack_->proxy->log_path());
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << testing::ReadFile(stack_->proxy->log_path());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   stack_->proxy->Kill();  // crash between acceptance and ingestion
@@ -376,7 +397,8 @@ TEST_F(HookTest, AcceptedEventSurvivesProxyCrashWhileRegistryIsDown) {
   ASSERT_TRUE(stack_->proxy->Restart().ok());
   json img = stack_->WaitFor("crash:v1");
   EXPECT_EQ(img["digest"], pushed->manifest_digest);
-  EXPECT_NE(testing::ReadFile(stack_->proxy->log_path()).find("resuming 1 queued event"), std::string::npos);
+  EXPECT_NE(testing::ReadFile(stack_->proxy->log_path()).find("resuming 1 queued event"),
+            std::string::npos);
   stack_->WaitIdle();
   EXPECT_EQ(stack_->Stats()["queued_events"], 0);
 }
@@ -387,8 +409,9 @@ TEST_F(HookTest, RetriesWhileTheRegistryIsDown) {
   stack_->WaitFor("flaky:v1");
   stack_->registry->Kill();
   // A second tag of the same image, announced while the registry is down.
-  auto res_ = stack_->Post(Envelope("push", "flaky", "v2", pushed->manifest_digest, stack_->registry->host()),
-                      stack_->Bearer());
+  auto res_ = stack_->Post(
+      Envelope("push", "flaky", "v2", pushed->manifest_digest, stack_->registry->host()),
+      stack_->Bearer());
   ASSERT_EQ(res_.status, 200) << res_.body;
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_TRUE(stack_->Show("flaky:v2").is_null());
@@ -415,14 +438,16 @@ TEST_F(HookTest, DeleteUntagsAndManualIngestWorksWithAndWithoutAProxy) {
   ASSERT_EQ(res->status, 202) << res->body;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!stack_->Show("del:v1").is_null()) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << testing::ReadFile(stack_->proxy->log_path());
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << testing::ReadFile(stack_->proxy->log_path());
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 
   // Manual ingestion through the running proxy.
   auto pushed2 = testing::PushTestImage(*stack_->registry, "manual", "v1");
   ASSERT_TRUE(pushed2.ok());
-  auto ing = stack_->proxy->Cli({"ingest", "manual:v1", stack_->registry->host() + "/manual@" + pushed2->manifest_digest});
+  auto ing = stack_->proxy->Cli(
+      {"ingest", "manual:v1", stack_->registry->host() + "/manual@" + pushed2->manifest_digest});
   EXPECT_EQ(ing.exit_code, 0) << ing.err;
   EXPECT_NE(ing.out.find("manual:v1"), std::string::npos) << ing.out;
   auto missing = stack_->proxy->Cli({"ingest", "manual:nope"});
@@ -455,9 +480,12 @@ TEST(HookConvertOnPushTest, ConvertsNonSeekablePushesOnceWithoutLoops) {
   o.layer_tars = img.tars;
   auto pushed = testing::PushTestImage(*stack->registry, "conv", "v1", o);
   ASSERT_TRUE(pushed.ok()) << pushed.status().ToString();
-  json converted = stack->WaitFor("conv:v1-starlight", [](const json& j) {
-    return j["images"].size() == 1 && j["images"][0]["seekable"].get<bool>();
-  }, 120);
+  json converted = stack->WaitFor(
+      "conv:v1-starlight",
+      [](const json& j) {
+        return j["images"].size() == 1 && j["images"][0]["seekable"].get<bool>();
+      },
+      120);
   ASSERT_FALSE(converted.is_null());
   EXPECT_EQ(converted["images"][0]["layers"].size(), 3u);
   json orig = stack->Show("conv:v1");

@@ -80,10 +80,10 @@ def layer_fields(media_type, size, seekable, reason, diff_id, toc, fetched, inge
 
 
 def image_fields(media_type, manifest, config_digest, config, platform, layers, seekable, merged,
-                 ingested_at):
+                 reason, ingested_at):
     f = lp(media_type) + lp(manifest) + config_digest + lp(config) + lp(platform)
     f += varint(len(layers)) + b"".join(layers)
-    return f + bytes([1 if seekable else 0]) + lp(merged) + svarint(ingested_at)
+    return f + bytes([1 if seekable else 0]) + lp(merged) + lp(reason) + svarint(ingested_at)
 
 
 def index_fields(media_type, manifest, manifests, ingested_at):
@@ -117,7 +117,7 @@ layer_seekable = layer_fields(OCI_LAYER, 1234567, True, "", sha("diff-1"), b"toc
 layer_plain = layer_fields(DOCKER_LAYER, 300, False, "no footer", ZERO, b"", 110, -1)
 image = image_fields("application/vnd.oci.image.manifest.v1+json", '{"schemaVersion":2}',
                      sha("config-1"), '{"architecture":"amd64","os":"linux"}', "linux/amd64",
-                     [L1, L2], True, b"merged-tree", 1700000001)
+                     [L1, L2], True, b"merged-tree", "", 1700000001)
 index = index_fields("application/vnd.oci.image.index.v1+json", '{"manifests":[]}',
                      [(I1, "linux/amd64"), (I2, "")], 1700000002)
 tag = tag_fields(X1, True, 1700000003)

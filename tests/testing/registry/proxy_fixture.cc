@@ -36,7 +36,8 @@ struct ProxyFixture::Impl {
       << "retry-backoff-ms = " << options.retry_backoff_ms << "\n"
       << "retry-max-seconds = " << options.retry_max_seconds << "\n"
       << "ready-file = \"" << Path("ready") << "\"\n";
-    if (!options.convert_suffix.empty()) f << "convert-on-push = \"" << options.convert_suffix << "\"\n";
+    if (!options.convert_suffix.empty())
+      f << "convert-on-push = \"" << options.convert_suffix << "\"\n";
     f.close();
     return f ? Status::Ok() : Status::IoError("writing the proxy config");
   }
@@ -49,8 +50,10 @@ struct ProxyFixture::Impl {
     SL_RETURN_IF_ERROR(WriteConfig());
     process::SpawnOptions so;
     so.output_path = Path("proxy.log");
-    SL_ASSIGN_OR_RETURN(pid, process::Spawn({options.binary, "--config", Path("proxy.toml"), "serve"}, so));
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.ready_timeout_seconds);
+    SL_ASSIGN_OR_RETURN(
+        pid, process::Spawn({options.binary, "--config", Path("proxy.toml"), "serve"}, so));
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(options.ready_timeout_seconds);
     while (std::chrono::steady_clock::now() < deadline) {
       if (fs::exists(Path("ready"))) return Status::Ok();
       if (!process::Alive(pid)) break;

@@ -22,8 +22,8 @@ struct ProxyOptions {
   std::string admin_token = "starlight-test-admin-token";
   std::string convert_suffix;  // --convert-on-push
   int workers = 2;
-  int retry_backoff_ms = 200;     // first retry delay of a failed ingestion
-  int retry_max_seconds = 2;      // cap of the delay
+  int retry_backoff_ms = 200;  // first retry delay of a failed ingestion
+  int retry_max_seconds = 2;   // cap of the delay
   int ready_timeout_seconds = 15;
 };
 
@@ -41,7 +41,7 @@ class ProxyFixture {
   std::string log_path() const;
   const ProxyOptions& options() const;
   ProxyOptions* mutable_options();  // takes effect at the next Restart()
-  int pid() const;  // -1 while not running
+  int pid() const;                  // -1 while not running
 
   void Kill();
   Status Restart();
