@@ -64,27 +64,9 @@ done
 # --- timings --------------------------------------------------------------------------------
 q() { printf '%q' "$1"; }
 
-# Percentage of all CPUs' time spent idle over the next 2 seconds.
-idle_pct() {
-  local a b i total=0
-  read -ra a </proc/stat
-  sleep 2
-  read -ra b </proc/stat
-  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
-  echo $((100 * (b[4] - a[4] + b[5] - a[5]) / (total > 0 ? total : 1)))
-}
-
-# Prints how idle the CPUs are, after waiting up to IDLE_WAIT seconds for >= 90 %.
-wait_idle() {
-  local deadline=$((SECONDS + IDLE_WAIT)) p
-  p=$(idle_pct)
-  while [ "$p" -lt 90 ] && [ "$SECONDS" -lt "$deadline" ]; do
-    sleep 5
-    p=$(idle_pct)
-  done
-  [ "$p" -ge 90 ] || echo "convert-bench: warning: CPUs only $p % idle; other processes skew the next timing" >&2
-  echo "$p"
-}
+BENCH_NAME=convert-bench
+# idle_pct, wait_idle
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # bench NAME RUNS COMMAND: one hyperfine measurement, in results order.
 bench() {
