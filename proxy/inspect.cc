@@ -6,6 +6,7 @@
 
 #include "core/flatten/flatten.h"
 #include "core/toc/toc.h"
+#include "registry-hook/events.h"
 
 namespace starlight::proxy {
 namespace {
@@ -185,23 +186,15 @@ Result<RepoRef> ParseRepoRef(const std::string& s, const std::string& upstream) 
     }
   }
   r.repository = rest;
-  if (r.reference.rfind("sha256:", 0) != 0) {
-    bool ok = r.reference.size() <= 128 &&
-              (std::isalnum(static_cast<unsigned char>(r.reference[0])) || r.reference[0] == '_');
-    for (char c : r.reference) {
-      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
-    }
-    if (!ok)
-      return Status::InvalidArgument("'" + s + "': a tag is [A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
-  }
   if (r.repository.empty() || r.reference.empty())
     return Status::InvalidArgument("'" + s + "' is not repo[:tag|@digest]");
-  for (char c : r.repository) {
-    if (!(std::islower(static_cast<unsigned char>(c)) ||
-          std::isdigit(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' ||
-          c == '-')) {
-      return Status::InvalidArgument("'" + s + "': repository names are lowercase [a-z0-9._-/]");
-    }
+  if (!hook::IsValidRepository(r.repository)) {
+    return Status::InvalidArgument(
+        "'" + s +
+        "': a repository is lowercase [a-z0-9] components joined by / and separators . _ -");
+  }
+  if (r.reference.rfind("sha256:", 0) != 0 && !hook::IsValidTag(r.reference)) {
+    return Status::InvalidArgument("'" + s + "': a tag is [A-Za-z0-9_][A-Za-z0-9._-]{0,127}");
   }
   return r;
 }

@@ -99,29 +99,6 @@ bool IsValidPathComponent(std::string_view c) {
   return true;
 }
 
-// Repository name: path components separated by "/", at most 255 characters. Rules out "..",
-// leading or trailing or doubled slashes, upper case, "%", "?", "#" and control characters.
-bool IsValidRepository(std::string_view s) {
-  if (s.empty() || s.size() > kMaxRepositoryLength) return false;
-  size_t start = 0;
-  while (true) {
-    size_t slash = s.find('/', start);
-    std::string_view comp =
-        s.substr(start, slash == std::string_view::npos ? s.npos : slash - start);
-    if (!IsValidPathComponent(comp)) return false;
-    if (slash == std::string_view::npos) return true;
-    start = slash + 1;
-  }
-}
-
-// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
-bool IsValidTag(std::string_view s) {
-  if (s.empty() || s.size() > kMaxTagLength) return false;
-  if (!IsAlnum(s[0]) && s[0] != '_') return false;
-  return std::all_of(s.begin() + 1, s.end(),
-                     [](char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '-'; });
-}
-
 // RFC 6838 restricted-name characters.
 bool IsMediaTypeNameChar(char c) {
   return IsAlnum(c) || c == '!' || c == '#' || c == '$' || c == '&' || c == '-' || c == '^' ||
@@ -353,6 +330,29 @@ Result<Event> DecodeQueuedEventImpl(std::string_view body) {
 }
 
 }  // namespace
+
+// Repository name: path components separated by "/", at most 255 characters. Rules out "..",
+// leading or trailing or doubled slashes, upper case, "%", "?", "#" and control characters.
+bool IsValidRepository(std::string_view s) {
+  if (s.empty() || s.size() > kMaxRepositoryLength) return false;
+  size_t start = 0;
+  while (true) {
+    size_t slash = s.find('/', start);
+    std::string_view comp =
+        s.substr(start, slash == std::string_view::npos ? s.npos : slash - start);
+    if (!IsValidPathComponent(comp)) return false;
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
+// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}
+bool IsValidTag(std::string_view s) {
+  if (s.empty() || s.size() > kMaxTagLength) return false;
+  if (!IsAlnum(s[0]) && s[0] != '_') return false;
+  return std::all_of(s.begin() + 1, s.end(),
+                     [](char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '-'; });
+}
 
 bool IsEnvelopeContentType(std::string_view content_type) {
   size_t semi = content_type.find(';');

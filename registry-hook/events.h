@@ -16,7 +16,8 @@
 
 namespace starlight::hook {
 
-inline constexpr std::string_view kEnvelopeMediaType = "application/vnd.docker.distribution.events.v1+json";
+inline constexpr std::string_view kEnvelopeMediaType =
+    "application/vnd.docker.distribution.events.v1+json";
 
 // Bounds on one envelope. The HTTP handler answers 413 for a body over kMaxEnvelopeBytes and
 // 415 when !IsEnvelopeContentType(), before calling ParseEnvelope (which checks both again).
@@ -36,6 +37,12 @@ struct Event {
   std::string host;        // request.host: the registry host the client talked to
   bool operator==(const Event&) const = default;
 };
+
+// The names the hook accepts (also for manual references): a repository is "/"-separated
+// lowercase components (Docker grammar, at most 255 bytes); a tag is
+// [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
+bool IsValidRepository(std::string_view s);
+bool IsValidTag(std::string_view s);
 
 // `content_type` is the request's Content-Type (parameters allowed); the envelope media type
 // and application/json are accepted.
